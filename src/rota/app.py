@@ -1,0 +1,390 @@
+"""App: registry + settings + database + runtime wired together.
+
+The façade the CLI (and later the API and dashboard) call. It forwards; the work lives in
+``rota.core``, ``rota.store`` and ``rota.worker``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import logging
+import threading
+import uuid
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+from uuid import UUID
+
+from pydantic import BaseModel
+
+from rota.config import DEFAULT_MAX_ATTEMPTS, DEFAULT_QUEUE, DEFAULT_TIMEOUT_SECONDS, Settings
+from rota.core.events import OutcomeEvent
+from rota.core.job import EnqueuedJob, Job, JobStatus, NewJob
+from rota.core.registry import (
+    Handler,
+    JobType,
+    Registry,
+    check_envelope_text,
+    check_tenant,
+    encode_payload,
+)
+from rota.core.retry import Backoff
+from rota.core.tenancy import Scope
+from rota.core.tracing import new_trace_id, trace_id_of
+from rota.errors import ConfigError, InvalidPayload
+from rota.store.db import AsyncConn, Database, SyncConn
+from rota.store.jobs import JobStore
+from rota.store.listen import Listener
+from rota.store.migrate import MigrationReport, migrate
+from rota.store.postgres_server import LocalPostgres, find_bindir
+from rota.store.workers import WorkerStore
+from rota.worker.worker import Worker
+
+log = logging.getLogger("rota")
+
+H = TypeVar("H", bound=Handler)
+
+
+@dataclass(frozen=True, slots=True)
+class JobRequest:
+    """One job for ``enqueue_many``."""
+
+    type: str
+    payload: BaseModel | dict[str, Any] | None = None
+    tenant_id: str | None = None
+    actor_id: str | None = None
+    idempotency_key: str | None = None
+    trace_id: str | None = None
+    traceparent: str | None = None
+    request_id: str | None = None
+    correlation_id: str | None = None
+    priority: int | None = None
+    run_after: datetime | timedelta | None = None
+
+
+class App:
+    """A rota application: job types, settings and the database they use.
+
+    Args:
+        database_url: PostgreSQL URL; default ``ROTA_DATABASE_URL``, else embedded PostgreSQL
+            in ``./.rota/``.
+        **settings: any field of ``rota.config.Settings`` (e.g. ``schema_name``).
+
+    Example:
+        >>> app = rota.App()
+        >>> @app.job("reports.generate", queue="reports", max_attempts=5)
+        ... async def generate(ctx: rota.JobContext, payload: ReportInput) -> dict: ...
+    """
+
+    def __init__(self, database_url: str | None = None, **settings: Any) -> None:
+        self.settings = Settings.load(database_url=database_url, **settings)
+        self.registry = Registry()
+        self._subscribers: list[Callable[[OutcomeEvent], None]] = []
+        self._db: Database | None = None
+        self._url: str | None = self.settings.database_url
+        self._local: LocalPostgres | None = None
+        self._url_lock = threading.Lock()
+
+    # -- declaring job types ---------------------------------------------------------------
+
+    def job(
+        self,
+        type: str,
+        *,
+        queue: str = DEFAULT_QUEUE,
+        max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+        timeout: float | timedelta = DEFAULT_TIMEOUT_SECONDS,
+        concurrency: int | None = None,
+        priority: int = 0,
+        backoff: Backoff | None = None,
+        system: bool = False,
+        payload_model: type[BaseModel] | None = None,
+    ) -> Callable[[H], H]:
+        """Register the decorated function as the handler of job type ``type``.
+
+        The handler takes ``(ctx: rota.JobContext, payload: Model)`` where ``Model`` is a
+        Pydantic model (or ``dict`` for free-form payloads); ``async def`` runs on the
+        worker's loop, ``def`` in a thread. ``system=True`` declares a job without a tenant.
+
+        Raises:
+            JobTypeError: malformed or duplicate type, or an option out of range.
+        """
+
+        def register(handler: H) -> H:
+            self.registry.register(
+                type,
+                handler,
+                queue=queue,
+                max_attempts=max_attempts,
+                timeout=timeout if isinstance(timeout, timedelta) else timedelta(seconds=timeout),
+                concurrency=concurrency,
+                priority=priority,
+                backoff=backoff or Backoff(),
+                is_system=system,
+                payload_model=payload_model,
+            )
+            return handler
+
+        return register
+
+    def subscribe(self, subscriber: Callable[[OutcomeEvent], None]) -> None:
+        """Call ``subscriber`` with every outcome event of jobs run by this process."""
+        self._subscribers.append(subscriber)
+
+    # -- enqueue -----------------------------------------------------------------------------
+
+    async def enqueue(
+        self,
+        type: str,
+        payload: BaseModel | dict[str, Any] | None = None,
+        *,
+        tenant_id: str | None = None,
+        actor_id: str | None = None,
+        idempotency_key: str | None = None,
+        trace_id: str | None = None,
+        traceparent: str | None = None,
+        request_id: str | None = None,
+        correlation_id: str | None = None,
+        priority: int | None = None,
+        run_after: datetime | timedelta | None = None,
+        connection: AsyncConn | None = None,
+    ) -> EnqueuedJob:
+        """Enqueue one job. With ``connection``, the insert joins the caller's transaction:
+        the job exists if and only if that transaction commits.
+
+        Returns:
+            The job's id; with an idempotency key already in use (same payload), the existing
+            job's id and ``created=False``.
+
+        Raises:
+            UnknownJobType, TenantRequired, InvalidPayload, PayloadTooLarge,
+            IdempotencyConflict, DatabaseError.
+        """
+        request = JobRequest(
+            type,
+            payload,
+            tenant_id,
+            actor_id,
+            idempotency_key,
+            trace_id,
+            traceparent,
+            request_id,
+            correlation_id,
+            priority,
+            run_after,
+        )
+        [job] = await self.enqueue_many([request], connection=connection)
+        return job
+
+    async def enqueue_many(
+        self, requests: Sequence[JobRequest], *, connection: AsyncConn | None = None
+    ) -> list[EnqueuedJob]:
+        """Enqueue many jobs in one round trip (one multi-row INSERT). All are validated
+        first; one invalid job rejects the batch and nothing is written."""
+        rows = [self._new_job(request) for request in requests]
+        if not rows:
+            return []
+        if connection is not None:
+            return await self.jobs_store().insert_jobs(rows, connection)
+        await self._ensure_db()
+        return await self.jobs_store().insert_jobs(rows)
+
+    def enqueue_sync(
+        self,
+        type: str,
+        payload: BaseModel | dict[str, Any] | None = None,
+        *,
+        connection: SyncConn | None = None,
+        **envelope: Any,
+    ) -> EnqueuedJob:
+        """``enqueue`` for synchronous code; ``connection`` is a psycopg (sync) connection."""
+        row = self._new_job(JobRequest(type, payload, **envelope))
+        store = self.jobs_store()
+        if connection is not None:
+            return store.insert_jobs_sync([row], connection)[0]
+        with self.database().connect_sync() as conn:
+            return store.insert_jobs_sync([row], conn)[0]
+
+    def _new_job(self, request: JobRequest) -> NewJob:
+        job_type = self.registry.get(request.type)
+        tenant_id = check_tenant(job_type, request.tenant_id)
+        payload_json = encode_payload(job_type, request.payload, self.settings.payload_max_bytes)
+        traceparent = check_envelope_text("traceparent", request.traceparent)
+        trace_id = check_envelope_text("trace_id", request.trace_id)
+        trace_id = trace_id or trace_id_of(traceparent) or new_trace_id()
+        priority = job_type.priority if request.priority is None else request.priority
+        if not -32768 <= priority <= 32767:
+            raise InvalidPayload("priority must be within -32768..32767")
+        run_after, delay = None, None
+        if isinstance(request.run_after, timedelta):
+            delay = request.run_after.total_seconds()
+        elif isinstance(request.run_after, datetime):
+            if request.run_after.tzinfo is None:
+                raise InvalidPayload("run_after must be timezone-aware")
+            run_after = request.run_after.astimezone(UTC)
+        return NewJob(
+            id=uuid.uuid4(),
+            type=job_type.key,
+            queue=job_type.queue,
+            tenant_id=tenant_id,
+            payload_json=payload_json,
+            priority=priority,
+            max_attempts=job_type.max_attempts,
+            run_after=run_after,
+            delay_seconds=delay,
+            actor_id=check_envelope_text("actor_id", request.actor_id),
+            trace_id=trace_id,
+            traceparent=traceparent,
+            request_id=check_envelope_text("request_id", request.request_id),
+            correlation_id=check_envelope_text("correlation_id", request.correlation_id),
+            idempotency_key=check_envelope_text("idempotency_key", request.idempotency_key),
+        )
+
+    # -- inspecting and acting on jobs ---------------------------------------------------------
+
+    async def get_job(self, job_id: UUID, *, tenant_id: str | None = None) -> Job:
+        """A job by id; with ``tenant_id``, only that tenant's (else ``NotFound``)."""
+        await self._ensure_db()
+        return await self.jobs_store().get_job(job_id, _scope(tenant_id))
+
+    async def list_jobs(self, *, tenant_id: str | None = None, **filters: Any) -> list[Job]:
+        await self._ensure_db()
+        return await self.jobs_store().list_jobs(_scope(tenant_id), **filters)
+
+    async def job_events(
+        self, job_id: UUID, *, tenant_id: str | None = None
+    ) -> list[dict[str, Any]]:
+        await self._ensure_db()
+        return await self.jobs_store().list_job_events(job_id, _scope(tenant_id))
+
+    async def count_jobs(self, *, tenant_id: str | None = None) -> list[dict[str, Any]]:
+        await self._ensure_db()
+        return await self.jobs_store().count_jobs(_scope(tenant_id))
+
+    async def list_workers(self, seen_within_seconds: float = 60.0) -> list[dict[str, Any]]:
+        await self._ensure_db()
+        return await WorkerStore(self.database(), self.settings.schema_name).list_workers(
+            seen_within_seconds
+        )
+
+    async def cancel(self, job_id: UUID, *, tenant_id: str | None = None) -> JobStatus:
+        """Cancel a queued job now; ask a running one to stop (it ends ``cancelled`` when its
+        handler stops, or at its timeout). Raises ``InvalidState`` for finished jobs."""
+        await self._ensure_db()
+        return await self.jobs_store().cancel_job(job_id, _scope(tenant_id), "cancel requested")
+
+    async def retry(self, job_id: UUID, *, tenant_id: str | None = None) -> JobStatus:
+        """Queue a failed, poisoned or cancelled job again with a fresh attempt budget."""
+        await self._ensure_db()
+        store = self.jobs_store()
+        job = await store.get_job(job_id, _scope(tenant_id))
+        extra = (
+            self.registry.get(job.type).max_attempts
+            if job.type in self.registry
+            else (job.max_attempts)
+        )
+        return await store.retry_job(
+            job_id, _scope(tenant_id), extra_attempts=extra, message="retried by operator"
+        )
+
+    async def outcomes(self) -> AsyncIterator[OutcomeEvent]:
+        """Every outcome event of every worker, live, via LISTEN (until the caller stops)."""
+        await self._ensure_db()
+        queue: asyncio.Queue[OutcomeEvent] = asyncio.Queue()
+        channel = self.jobs_store().channels.outcomes
+        listener = Listener(
+            self.database(),
+            [channel],
+            lambda _, payload: queue.put_nowait(OutcomeEvent.from_notification(payload)),
+        )
+        task = asyncio.create_task(listener.run())
+        try:
+            await listener.connected.wait()
+            while True:
+                yield await queue.get()
+        finally:
+            task.cancel()
+
+    # -- running -----------------------------------------------------------------------------
+
+    def worker(
+        self, *, queues: Sequence[str] | None = None, concurrency: int | None = None
+    ) -> Worker:
+        """A worker for this app (run it with ``await worker.run()`` or ``drain()``)."""
+        return Worker(
+            settings=self.settings,
+            registry=self.registry,
+            db=self.database(),
+            queues=queues,
+            concurrency=concurrency,
+            subscribers=self._subscribers,
+        )
+
+    def migrate(self) -> MigrationReport:
+        """Apply pending schema migrations (safe concurrently and repeatedly)."""
+        with self.database().connect_sync("rota-migrate") as conn:
+            return migrate(conn, self.settings.schema_name)
+
+    # -- plumbing ----------------------------------------------------------------------------
+
+    def database_url(self) -> str:
+        """The configured URL, or the embedded server's (started on first use)."""
+        with self._url_lock:
+            if self._url is None:
+                local = LocalPostgres(
+                    Path(self.settings.data_dir) / "postgres",
+                    find_bindir(self.settings.pg_bindir, prefer="embedded"),
+                )
+                self._url = local.ensure_running()
+                self._local = local
+                atexit.register(local.stop_if_started_here)
+                log.info("embedded PostgreSQL running", extra={"url": self._url})
+            return self._url
+
+    def database(self) -> Database:
+        if self._db is None:
+            self._db = Database(self.database_url(), max_size=self.settings.pool_max_size)
+        return self._db
+
+    def jobs_store(self) -> JobStore:
+        return JobStore(self.database(), self.settings.schema_name)
+
+    async def _ensure_db(self) -> None:
+        if self._db is None:
+            await asyncio.to_thread(self.database)
+
+    async def close(self) -> None:
+        if self._db is not None:
+            await self._db.close()
+            self._db = None
+
+    def stop_local_database(self) -> None:
+        if self._local is not None:
+            self._local.stop_if_started_here()
+
+    def job_types(self) -> list[JobType]:
+        return list(self.registry)
+
+
+def _scope(tenant_id: str | None) -> Scope:
+    return Scope.operator() if tenant_id is None else Scope.tenant(tenant_id)
+
+
+def load_app(spec: str) -> App:
+    """``module:attribute`` -> the App it names."""
+    import importlib
+
+    module_name, _, attribute = spec.partition(":")
+    if not module_name or not attribute:
+        raise ConfigError(f"--app must look like module:attribute, got {spec!r}")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as error:
+        raise ConfigError(f"cannot import {module_name!r}: {error}") from None
+    app = getattr(module, attribute, None)
+    if not isinstance(app, App):
+        raise ConfigError(f"{spec} is not a rota.App")
+    return app

@@ -1,0 +1,114 @@
+"""``rota dev``: embedded PostgreSQL, migrations, a worker and the demo, in one process."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sys
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from rota.app import App
+from rota.cli.common import app_option, handle_errors, open_app, run
+from rota.core.job import JobStatus
+from rota.demo import app as demo
+
+_FEED_SECONDS = 10.0
+
+
+@click.command()
+@app_option
+@click.option("--concurrency", type=click.IntRange(1, 1000), help="jobs at once")
+@click.option("--no-samples", is_flag=True, help="do not enqueue the demo's sample jobs")
+@handle_errors
+def dev(app_spec: str, concurrency: int | None, no_samples: bool) -> None:
+    """The one-command demo: database, migrations, worker and sample jobs."""
+    app = open_app(app_spec)
+    console = Console(stderr=False)
+    console.print(f"[bold]rota dev[/] starting (schema {app.settings.schema_name})")
+    url = app.database_url()
+    console.print(f"database: {url}")
+    report = app.migrate()
+    console.print(f"migrations: {', '.join(report.applied) or 'up to date'}")
+    feed = not no_samples and app is demo.app
+    try:
+        run(_serve(app, console, concurrency, feed))
+    finally:
+        app.stop_local_database()
+    console.print("rota dev stopped")
+
+
+async def _serve(app: App, console: Console, concurrency: int | None, feed: bool) -> None:
+    worker = app.worker(concurrency=concurrency)
+    worker_task = asyncio.create_task(worker.run())
+    helpers: list[asyncio.Task[Any]] = []
+    try:
+        await _started(worker, worker_task)
+        console.print(
+            f"worker {worker.id} on queues {', '.join(worker.queues)}; "
+            "try `rota enqueue demo.ping --tenant acme` in another terminal; Ctrl-C stops"
+        )
+        if feed:
+            helpers.append(asyncio.create_task(_feed(app, console)))
+        helpers.append(asyncio.create_task(_show(app, console)))
+        await worker_task
+    finally:
+        for task in helpers:
+            task.cancel()
+        await asyncio.gather(*helpers, return_exceptions=True)
+        if not worker_task.done():
+            worker.stop()
+            await asyncio.gather(worker_task, return_exceptions=True)
+        await app.close()
+
+
+async def _started(worker: Any, worker_task: asyncio.Task[None]) -> None:
+    waiter = asyncio.create_task(worker.started.wait())
+    await asyncio.wait([waiter, worker_task], return_when=asyncio.FIRST_COMPLETED)
+    if worker_task.done():
+        waiter.cancel()
+        worker_task.result()
+
+
+async def _feed(app: App, console: Console) -> None:
+    round_number = 0
+    while True:
+        count = await demo.enqueue_samples(app, round_number)
+        console.print(f"enqueued {count} sample jobs (round {round_number})")
+        round_number += 1
+        await asyncio.sleep(_FEED_SECONDS)
+
+
+async def _show(app: App, console: Console) -> None:
+    """A live table of jobs by queue and status (plain lines when not on a terminal)."""
+    if sys.stdout.isatty():
+        with Live(_table([]), console=console, refresh_per_second=4) as live:
+            while True:
+                live.update(_table(await app.count_jobs()))
+                await asyncio.sleep(1)
+    last = ""
+    while True:
+        totals = {status.value: 0 for status in JobStatus}
+        for row in await app.count_jobs():
+            totals[row["status"]] += row["jobs"]
+        line = " ".join(f"{name}={count}" for name, count in totals.items())
+        if line != last:
+            console.print(f"jobs: {line}")
+            last = line
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.sleep(1)
+
+
+def _table(rows: list[dict[str, Any]]) -> Table:
+    statuses = [status.value for status in JobStatus]
+    table = Table("queue", *statuses, title="rota jobs by status")
+    queues: dict[str, dict[str, int]] = {}
+    for row in rows:
+        queues.setdefault(row["queue"], {})[row["status"]] = row["jobs"]
+    for queue, counts in sorted(queues.items()):
+        table.add_row(queue, *(str(counts.get(status, 0)) for status in statuses))
+    return table

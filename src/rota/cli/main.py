@@ -1,0 +1,23 @@
+"""The ``rota`` command group."""
+
+from __future__ import annotations
+
+import click
+
+from rota.cli.dev import dev
+from rota.cli.jobs import cancel, enqueue, list_jobs, retry, status
+from rota.cli.worker import drain, migrate, worker
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="rota")
+def cli() -> None:
+    """rota: durable, tenant-aware background jobs on PostgreSQL."""
+
+
+for command in (dev, migrate, worker, drain, enqueue, status, list_jobs, retry, cancel):
+    cli.add_command(command)
+
+
+def main() -> None:
+    cli(prog_name="rota")

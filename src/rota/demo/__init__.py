@@ -1,0 +1,1 @@
+"""The demo application ``rota dev`` runs when no ``--app`` is given."""

@@ -1,0 +1,1 @@
+"""Logs (and later metrics and spans) from what the worker and store report."""

@@ -1,0 +1,431 @@
+"""JobStore: every statement about jobs, their events and runs. One method per .sql file."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import (
+    AbstractAsyncContextManager,
+    AbstractContextManager,
+    asynccontextmanager,
+    contextmanager,
+    nullcontext,
+)
+from dataclasses import dataclass, fields
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import psycopg
+
+from rota.core.job import EnqueuedJob, Job, JobStatus, NewJob
+from rota.core.tenancy import Scope
+from rota.errors import IdempotencyConflict, InvalidState, NotFound
+from rota.store.db import AsyncConn, Database, SyncConn
+from rota.store.errors import translate
+from rota.store.queries import Queries
+
+_JOB_FIELDS = {f.name for f in fields(Job)}
+
+
+@dataclass(frozen=True, slots=True)
+class Channels:
+    """NOTIFY channels of one schema."""
+
+    jobs: str
+    outcomes: str
+    control: str
+
+    @classmethod
+    def of(cls, schema: str) -> Channels:
+        return cls(
+            jobs=f"{schema}.jobs", outcomes=f"{schema}.outcomes", control=f"{schema}.control"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Completion:
+    id: UUID
+    attempt: int
+    result_json: str | None
+
+
+@contextmanager
+def translated() -> Iterator[None]:
+    try:
+        yield
+    except psycopg.Error as error:
+        raise translate(error) from None
+
+
+def job_from_row(row: dict[str, Any]) -> Job:
+    values = {k: v for k, v in row.items() if k in _JOB_FIELDS}
+    values["status"] = JobStatus(values["status"])
+    return Job(**values)
+
+
+class JobStore:
+    """Reads and writes jobs in one schema."""
+
+    def __init__(self, db: Database, schema: str) -> None:
+        self.db = db
+        self.schema = schema
+        self.q = Queries(schema)
+        self.channels = Channels.of(schema)
+
+    @asynccontextmanager
+    async def _conn(self, conn: AsyncConn | None = None) -> AsyncIterator[AsyncConn]:
+        if conn is not None:
+            yield conn
+            return
+        with translated():
+            async with self.db.connection() as pooled:
+                yield pooled
+
+    # -- enqueue ---------------------------------------------------------------------------
+
+    async def insert_jobs(
+        self, jobs: Sequence[NewJob], conn: AsyncConn | None = None
+    ) -> list[EnqueuedJob]:
+        """Insert in one statement; resolve idempotency-key matches in a second one. Both run
+        in one transaction (the caller's, when a connection is given), so a conflict raised
+        for one job of a batch leaves none of the batch behind."""
+        async with self._conn(conn) as c, _atomic_if_needed(c, jobs):
+            with translated():
+                cursor = await c.execute(self.q.insert_jobs, _insert_params(jobs))
+                inserted = {row["id"] for row in await cursor.fetchall()}
+                existing: list[dict[str, Any]] = []
+                if len(inserted) < len(jobs):
+                    cursor = await c.execute(
+                        self.q.find_idempotent_jobs, _lookup_params(jobs, inserted)
+                    )
+                    existing = await cursor.fetchall()
+            return _resolve(jobs, inserted, existing)
+
+    def insert_jobs_sync(self, jobs: Sequence[NewJob], conn: SyncConn) -> list[EnqueuedJob]:
+        """The same two statements on a synchronous connection (``enqueue_sync``)."""
+        with _atomic_if_needed_sync(conn, jobs):
+            with translated():
+                inserted = {r["id"] for r in conn.execute(self.q.insert_jobs, _insert_params(jobs))}
+                existing: list[dict[str, Any]] = []
+                if len(inserted) < len(jobs):
+                    params = _lookup_params(jobs, inserted)
+                    existing = conn.execute(self.q.find_idempotent_jobs, params).fetchall()
+            return _resolve(jobs, inserted, existing)
+
+    # -- the worker's statements -------------------------------------------------------------
+
+    async def claim_jobs(
+        self,
+        *,
+        worker_id: UUID,
+        queues: Sequence[str],
+        excluded_types: Sequence[str],
+        limit: int,
+        lease_seconds: float,
+    ) -> list[Job]:
+        params = {
+            "worker_id": worker_id,
+            "queues": list(queues),
+            "excluded_types": list(excluded_types),
+            "limit": limit,
+            "lease_seconds": lease_seconds,
+        }
+        async with self._conn() as c:
+            with translated():
+                cursor = await c.execute(self.q.claim_jobs, params)
+                return [job_from_row(row) for row in await cursor.fetchall()]
+
+    async def complete_jobs(self, worker_id: UUID, done: Sequence[Completion]) -> set[UUID]:
+        """Mark runs succeeded; returns the ids that were still this worker's to complete."""
+        params = {
+            "worker_id": worker_id,
+            "ids": [d.id for d in done],
+            "attempts": [d.attempt for d in done],
+            "results": [d.result_json for d in done],
+            "outcome_channel": self.channels.outcomes,
+        }
+        async with self._conn() as c:
+            with translated():
+                cursor = await c.execute(self.q.complete_jobs, params)
+                return {row["id"] for row in await cursor.fetchall()}
+
+    async def finish_job(
+        self,
+        *,
+        worker_id: UUID,
+        job_id: UUID,
+        attempt: int,
+        status: JobStatus,
+        error: dict[str, Any] | None,
+        delay_seconds: float = 0.0,
+    ) -> bool:
+        """Apply a non-success ending chosen by the core; False when fenced out."""
+        params = {
+            "worker_id": worker_id,
+            "id": job_id,
+            "attempt": attempt,
+            "status": status.value,
+            "error": json.dumps(error) if error is not None else None,
+            "error_code": error.get("code") if error else None,
+            "message": error.get("message") if error else None,
+            "delay_seconds": delay_seconds,
+            "outcome_channel": self.channels.outcomes,
+        }
+        async with self._conn() as c:
+            with translated():
+                cursor = await c.execute(self.q.finish_job, params)
+                return await cursor.fetchone() is not None
+
+    async def record_stale_write(self, job_id: UUID, attempt: int, message: str) -> None:
+        async with self._conn() as c:
+            with translated():
+                await c.execute(
+                    self.q.record_stale_write,
+                    {"id": job_id, "attempt": attempt, "message": message},
+                )
+
+    async def record_progress(
+        self, *, worker_id: UUID, job_id: UUID, attempt: int, progress: int, message: str | None
+    ) -> bool:
+        params = {
+            "worker_id": worker_id,
+            "id": job_id,
+            "attempt": attempt,
+            "progress": progress,
+            "message": message,
+        }
+        async with self._conn() as c:
+            with translated():
+                cursor = await c.execute(self.q.record_progress, params)
+                return await cursor.fetchone() is not None
+
+    def extend_leases_sync(
+        self,
+        conn: SyncConn,
+        *,
+        worker_id: UUID,
+        held: Sequence[tuple[UUID, int]],
+        lease_seconds: float,
+    ) -> dict[UUID, bool]:
+        """Heartbeat on the heartbeat thread's own connection: id -> cancel_requested for every
+        lease still held."""
+        params = {
+            "worker_id": worker_id,
+            "ids": [job_id for job_id, _ in held],
+            "attempts": [attempt for _, attempt in held],
+            "lease_seconds": lease_seconds,
+        }
+        with translated():
+            rows = conn.execute(self.q.extend_leases, params).fetchall()
+        return {row["id"]: bool(row["cancel_requested"]) for row in rows}
+
+    async def rescue_jobs(self, limit: int) -> list[dict[str, Any]]:
+        params = {
+            "limit": limit,
+            "jobs_channel": self.channels.jobs,
+            "outcome_channel": self.channels.outcomes,
+        }
+        async with self._conn() as c:
+            with translated():
+                cursor = await c.execute(self.q.rescue_jobs, params)
+                return await cursor.fetchall()
+
+    async def release_jobs(self, worker_id: UUID, held: Sequence[tuple[UUID, int]]) -> set[UUID]:
+        params = {
+            "worker_id": worker_id,
+            "ids": [job_id for job_id, _ in held],
+            "attempts": [attempt for _, attempt in held],
+            "jobs_channel": self.channels.jobs,
+        }
+        async with self._conn() as c:
+            with translated():
+                cursor = await c.execute(self.q.release_jobs, params)
+                return {row["id"] for row in await cursor.fetchall()}
+
+    async def prune_jobs(self, retention_seconds: float, limit: int) -> int:
+        async with self._conn() as c:
+            with translated():
+                cursor = await c.execute(
+                    self.q.prune_jobs, {"retention_seconds": retention_seconds, "limit": limit}
+                )
+                return len(await cursor.fetchall())
+
+    # -- reads and operator actions ----------------------------------------------------------
+
+    async def get_job(self, job_id: UUID, scope: Scope) -> Job:
+        async with self._conn() as c:
+            with translated():
+                cursor = await c.execute(self.q.get_job, {"id": job_id, **scope.params()})
+                row = await cursor.fetchone()
+        if row is None:
+            raise NotFound(f"job {job_id} not found")
+        return job_from_row(row)
+
+    async def list_jobs(
+        self,
+        scope: Scope,
+        *,
+        status: str | None = None,
+        type: str | None = None,
+        queue: str | None = None,
+        before: tuple[datetime, UUID] | None = None,
+        limit: int = 50,
+    ) -> list[Job]:
+        params = {
+            **scope.params(),
+            "status": status,
+            "type": type,
+            "queue": queue,
+            "before_created_at": before[0] if before else None,
+            "before_id": before[1] if before else None,
+            "limit": limit,
+        }
+        async with self._conn() as c:
+            with translated():
+                cursor = await c.execute(self.q.list_jobs, params)
+                return [job_from_row(row) for row in await cursor.fetchall()]
+
+    async def list_job_events(
+        self, job_id: UUID, scope: Scope, *, after_id: int = 0, limit: int = 1000
+    ) -> list[dict[str, Any]]:
+        params = {"id": job_id, "after_id": after_id, "limit": limit, **scope.params()}
+        async with self._conn() as c:
+            with translated():
+                cursor = await c.execute(self.q.list_job_events, params)
+                return await cursor.fetchall()
+
+    async def count_jobs(self, scope: Scope) -> list[dict[str, Any]]:
+        async with self._conn() as c:
+            with translated():
+                cursor = await c.execute(self.q.count_jobs, scope.params())
+                return await cursor.fetchall()
+
+    async def cancel_job(self, job_id: UUID, scope: Scope, message: str) -> JobStatus:
+        """Cancel a queued job now, or ask a running one to stop. Returns the status after."""
+        async with self._conn() as c, c.transaction():
+            with translated():
+                job = await self._lock_job(c, job_id, scope)
+                if job.status is JobStatus.QUEUED:
+                    await c.execute(
+                        self.q.cancel_queued_job,
+                        {
+                            "id": job_id,
+                            "message": message,
+                            "outcome_channel": self.channels.outcomes,
+                        },
+                    )
+                    return JobStatus.CANCELLED
+                if job.status is JobStatus.RUNNING:
+                    await c.execute(
+                        self.q.request_cancel,
+                        {
+                            "id": job_id,
+                            "message": message,
+                            "control_channel": self.channels.control,
+                        },
+                    )
+                    return JobStatus.RUNNING
+        raise InvalidState(
+            f"job {job_id} is {job.status.value}; only queued or running jobs can be cancelled"
+        )
+
+    async def retry_job(
+        self, job_id: UUID, scope: Scope, *, extra_attempts: int, message: str
+    ) -> JobStatus:
+        async with self._conn() as c, c.transaction():
+            with translated():
+                job = await self._lock_job(c, job_id, scope)
+                if job.status in (JobStatus.FAILED, JobStatus.POISONED, JobStatus.CANCELLED):
+                    await c.execute(
+                        self.q.retry_job,
+                        {
+                            "id": job_id,
+                            "extra_attempts": extra_attempts,
+                            "from_status": job.status.value,
+                            "message": message,
+                            "jobs_channel": self.channels.jobs,
+                        },
+                    )
+                    return JobStatus.QUEUED
+        raise InvalidState(
+            f"job {job_id} is {job.status.value}; only failed, poisoned or cancelled jobs "
+            "can be retried"
+        )
+
+    async def _lock_job(self, conn: AsyncConn, job_id: UUID, scope: Scope) -> Job:
+        cursor = await conn.execute(self.q.lock_job, {"id": job_id, **scope.params()})
+        row = await cursor.fetchone()
+        if row is None:
+            raise NotFound(f"job {job_id} not found")
+        return job_from_row(row)
+
+
+def _needs_transaction(jobs: Sequence[NewJob]) -> bool:
+    # A single insert is atomic on its own; only a batch with keys can fail half-way.
+    return len(jobs) > 1 and any(j.idempotency_key is not None for j in jobs)
+
+
+def _atomic_if_needed(conn: AsyncConn, jobs: Sequence[NewJob]) -> AbstractAsyncContextManager[Any]:
+    return conn.transaction() if _needs_transaction(jobs) else nullcontext()
+
+
+def _atomic_if_needed_sync(conn: SyncConn, jobs: Sequence[NewJob]) -> AbstractContextManager[Any]:
+    return conn.transaction() if _needs_transaction(jobs) else nullcontext()
+
+
+def _insert_params(jobs: Sequence[NewJob]) -> dict[str, list[Any]]:
+    return {
+        "ids": [j.id for j in jobs],
+        "types": [j.type for j in jobs],
+        "queues": [j.queue for j in jobs],
+        "tenant_ids": [j.tenant_id for j in jobs],
+        "actor_ids": [j.actor_id for j in jobs],
+        "trace_ids": [j.trace_id for j in jobs],
+        "traceparents": [j.traceparent for j in jobs],
+        "request_ids": [j.request_id for j in jobs],
+        "correlation_ids": [j.correlation_id for j in jobs],
+        "idempotency_keys": [j.idempotency_key for j in jobs],
+        "payloads": [j.payload_json for j in jobs],
+        "priorities": [j.priority for j in jobs],
+        "run_afters": [j.run_after for j in jobs],
+        "max_attempts": [j.max_attempts for j in jobs],
+        "delay_seconds": [j.delay_seconds for j in jobs],
+    }
+
+
+def _lookup_params(jobs: Sequence[NewJob], inserted: set[UUID]) -> dict[str, list[Any]]:
+    missing = [j for j in jobs if j.id not in inserted]
+    return {
+        "tenant_ids": [j.tenant_id for j in missing],
+        "types": [j.type for j in missing],
+        "idempotency_keys": [j.idempotency_key for j in missing],
+    }
+
+
+def _resolve(
+    jobs: Sequence[NewJob], inserted: set[UUID], existing: list[dict[str, Any]]
+) -> list[EnqueuedJob]:
+    """Pair each requested job with the row that now holds it; a key reused with a different
+    payload is a conflict."""
+    by_key = {(r["tenant_id"] or "", r["type"], r["idempotency_key"]): r for r in existing}
+    results: list[EnqueuedJob] = []
+    for job in jobs:
+        if job.id in inserted:
+            results.append(EnqueuedJob(job.id, job.type, job.tenant_id, job.trace_id, True))
+            continue
+        row = by_key.get((job.tenant_id or "", job.type, job.idempotency_key))
+        if row is None:
+            # The winner was deleted between our two statements (pruned or rolled back).
+            raise IdempotencyConflict(
+                f"idempotency key {job.idempotency_key!r} is in use by a job that just changed;"
+                " retry the enqueue"
+            )
+        if row["payload"] != json.loads(job.payload_json):
+            raise IdempotencyConflict(
+                f"idempotency key {job.idempotency_key!r} was used for {job.type} with a "
+                "different payload",
+                job_id=str(row["id"]),
+            )
+        results.append(EnqueuedJob(row["id"], job.type, job.tenant_id, row["trace_id"], False))
+    return results

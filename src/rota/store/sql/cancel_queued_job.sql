@@ -1,0 +1,28 @@
+-- Cancel a queued job at once (the caller holds its row lock from lock_job.sql).
+WITH cancelled AS (
+    UPDATE {schema}.jobs
+    SET status = 'cancelled',
+        finished_at = now()
+    WHERE id = %(id)s
+        AND status = 'queued'
+    RETURNING id, type, queue, tenant_id, attempt
+),
+events AS (
+    INSERT INTO {schema}.job_events (
+        job_id, tenant_id, kind, from_status, to_status, attempt, message
+    )
+    SELECT id, tenant_id, 'transition', 'queued', 'cancelled', attempt, %(message)s
+    FROM cancelled
+),
+notified AS MATERIALIZED (
+    SELECT pg_notify(
+        %(outcome_channel)s,
+        json_build_object(
+            'jobId', id, 'type', type, 'queue', queue, 'tenantId', tenant_id,
+            'status', 'cancelled', 'attempt', attempt
+        )::text
+    )
+    FROM cancelled
+)
+SELECT id, (SELECT count(*) FROM notified) AS notified
+FROM cancelled

@@ -1,0 +1,39 @@
+-- Claim up to %(limit)s due jobs of the given queues for one worker, highest priority
+-- (lowest number) first, then oldest run_after. Served by jobs_claim_idx.
+-- FOR UPDATE SKIP LOCKED lets any number of workers claim at once without blocking or
+-- double-claiming. The attempt is counted here, at claim, so a handler that kills its process
+-- still uses up its attempts. attempt < max_attempts sits before the LIMIT so a row that can
+-- never run cannot take a slot. The claim transaction ends with this statement: no
+-- transaction stays open while handlers run.
+WITH candidates AS (
+    SELECT id
+    FROM {schema}.jobs
+    WHERE status = 'queued'
+        AND queue = ANY(%(queues)s::text[])
+        AND run_after <= now()
+        AND attempt < max_attempts
+        AND NOT (type = ANY(%(excluded_types)s::text[]))
+    ORDER BY priority, run_after
+    LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED
+),
+claimed AS (
+    UPDATE {schema}.jobs AS j
+    SET status = 'running',
+        attempt = j.attempt + 1,
+        run_id = gen_random_uuid(),
+        locked_by = %(worker_id)s,
+        locked_until = now() + make_interval(secs => %(lease_seconds)s),
+        started_at = now()
+    FROM candidates AS c
+    WHERE j.id = c.id
+    RETURNING j.*
+),
+events AS (
+    INSERT INTO {schema}.job_events (job_id, tenant_id, kind, from_status, to_status, attempt)
+    SELECT id, tenant_id, 'transition', 'queued', 'running', attempt
+    FROM claimed
+)
+SELECT *
+FROM claimed
+ORDER BY priority, run_after

@@ -1,0 +1,47 @@
+-- Record successful runs in one statement: jobs -> succeeded, a job_runs row and a
+-- transition event each, and an outcome NOTIFY, all in one transaction.
+-- Fencing: a row changes only if this worker still holds that attempt's lease
+-- (id, attempt, locked_by, status = 'running'). Ids missing from the result were fenced out.
+WITH input AS (
+    SELECT *
+    FROM unnest(%(ids)s::uuid[], %(attempts)s::integer[], %(results)s::text[])
+        AS t(id, attempt, result)
+),
+done AS (
+    UPDATE {schema}.jobs AS j
+    SET status = 'succeeded',
+        result = i.result::jsonb,
+        locked_by = NULL,
+        locked_until = NULL,
+        finished_at = now()
+    FROM input AS i
+    WHERE j.id = i.id
+        AND j.attempt = i.attempt
+        AND j.locked_by = %(worker_id)s
+        AND j.status = 'running'
+    RETURNING j.id, j.type, j.queue, j.tenant_id, j.attempt, j.run_id, j.started_at
+),
+runs AS (
+    INSERT INTO {schema}.job_runs (
+        job_id, attempt, run_id, tenant_id, worker_id, outcome, started_at
+    )
+    SELECT id, attempt, run_id, tenant_id, %(worker_id)s, 'succeeded', started_at
+    FROM done
+),
+events AS (
+    INSERT INTO {schema}.job_events (job_id, tenant_id, kind, from_status, to_status, attempt)
+    SELECT id, tenant_id, 'transition', 'running', 'succeeded', attempt
+    FROM done
+),
+notified AS MATERIALIZED (
+    SELECT pg_notify(
+        %(outcome_channel)s,
+        json_build_object(
+            'jobId', id, 'type', type, 'queue', queue, 'tenantId', tenant_id,
+            'status', 'succeeded', 'attempt', attempt
+        )::text
+    )
+    FROM done
+)
+SELECT id, (SELECT count(*) FROM notified) AS notified
+FROM done

@@ -1,0 +1,5 @@
+-- One job by id, scoped to a tenant in the WHERE clause unless the caller is an operator.
+SELECT *
+FROM {schema}.jobs
+WHERE id = %(id)s
+    AND (%(all_tenants)s OR tenant_id = %(tenant_id)s)

@@ -1,0 +1,10 @@
+-- A job's events in order; the tenant check joins the job so another tenant's events are
+-- never returned. Served by job_events_job_idx.
+SELECT e.*
+FROM {schema}.job_events AS e
+JOIN {schema}.jobs AS j ON j.id = e.job_id
+WHERE e.job_id = %(id)s
+    AND (%(all_tenants)s OR j.tenant_id = %(tenant_id)s)
+    AND e.id > %(after_id)s
+ORDER BY e.id
+LIMIT %(limit)s

@@ -1,0 +1,15 @@
+-- A page of jobs, newest first, with optional filters. Keyset pagination on
+-- (created_at, id) so pages stay stable under concurrent inserts. With a tenant it is served
+-- by jobs_tenant_created_idx.
+SELECT *
+FROM {schema}.jobs
+WHERE (%(all_tenants)s OR tenant_id = %(tenant_id)s)
+    AND (%(status)s::text IS NULL OR status = %(status)s)
+    AND (%(type)s::text IS NULL OR type = %(type)s)
+    AND (%(queue)s::text IS NULL OR queue = %(queue)s)
+    AND (
+        %(before_created_at)s::timestamptz IS NULL
+        OR (created_at, id) < (%(before_created_at)s::timestamptz, %(before_id)s::uuid)
+    )
+ORDER BY created_at DESC, id DESC
+LIMIT %(limit)s

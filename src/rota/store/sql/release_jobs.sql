@@ -1,0 +1,31 @@
+-- Graceful shutdown: hand jobs this worker could not finish in its grace period back to the
+-- queue untouched (the attempt it counted at claim is given back) and wake other workers.
+-- Fenced like complete_jobs.sql.
+WITH released AS (
+    UPDATE {schema}.jobs AS j
+    SET status = 'queued',
+        attempt = j.attempt - 1,
+        locked_by = NULL,
+        locked_until = NULL,
+        started_at = NULL,
+        run_after = now()
+    FROM unnest(%(ids)s::uuid[], %(attempts)s::integer[]) AS r(id, attempt)
+    WHERE j.id = r.id
+        AND j.attempt = r.attempt
+        AND j.locked_by = %(worker_id)s
+        AND j.status = 'running'
+    RETURNING j.id, j.queue, j.tenant_id, j.attempt
+),
+events AS (
+    INSERT INTO {schema}.job_events (
+        job_id, tenant_id, kind, from_status, to_status, attempt, message
+    )
+    SELECT id, tenant_id, 'transition', 'running', 'queued', attempt, 'released at shutdown'
+    FROM released
+),
+notified AS MATERIALIZED (
+    SELECT pg_notify(%(jobs_channel)s, queue)
+    FROM (SELECT DISTINCT queue FROM released) AS q
+)
+SELECT id, (SELECT count(*) FROM notified) AS notified
+FROM released

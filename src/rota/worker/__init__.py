@@ -1,0 +1,1 @@
+"""Running jobs: claim, execute, heartbeat, rescue, prune, shut down. Internal package."""

@@ -1,0 +1,51 @@
+"""Batches successful completions: whatever finished while the last write was in flight goes
+into the next single ``complete_jobs`` statement. Idle, a completion is written at once."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from uuid import UUID
+
+from rota.store.jobs import Completion, JobStore
+
+_MAX_BATCH = 500
+
+
+class Completer:
+    def __init__(self, store: JobStore, worker_id: UUID) -> None:
+        self._store = store
+        self._worker_id = worker_id
+        self._pending: asyncio.Queue[tuple[Completion, asyncio.Future[bool]]] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="rota-completer")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def complete(self, completion: Completion) -> bool:
+        """Record a success; True if this worker still held the lease (False: fenced out)."""
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        await self._pending.put((completion, future))
+        return await future
+
+    async def _run(self) -> None:
+        while True:
+            batch = [await self._pending.get()]
+            while len(batch) < _MAX_BATCH and not self._pending.empty():
+                batch.append(self._pending.get_nowait())
+            try:
+                done = await self._store.complete_jobs(self._worker_id, [c for c, _ in batch])
+            except Exception as error:
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(error)
+                continue
+            for completion, future in batch:
+                if not future.done():
+                    future.set_result(completion.id in done)

@@ -1,0 +1,93 @@
+"""Runs one job's handler and turns however it ended into exactly one Outcome."""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import traceback
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from rota.core.job import Cancelled, Errored, FailedFatally, JobError, Outcome, Succeeded
+from rota.core.registry import JobType, encode_json
+from rota.errors import Fatal, InvalidPayload, LeaseLost, PayloadTooLarge
+from rota.worker.context import JobCancelled, JobContext
+
+_MESSAGE_MAX_CHARS = 2000
+_TRACEBACK_MAX_CHARS = 16000
+
+
+async def execute(
+    job_type: JobType,
+    payload: dict[str, Any],
+    ctx: JobContext,
+    *,
+    threads: ThreadPoolExecutor,
+    result_max_bytes: int,
+) -> tuple[Outcome, str | None]:
+    """Run the handler with its timeout. Returns the outcome and, on success, the result as
+    JSON text (checked here so that recording the outcome cannot fail on it)."""
+    try:
+        argument = job_type.parse_payload(payload)
+    except InvalidPayload as error:
+        return FailedFatally(JobError("invalid_payload", error.message)), None
+    timeout = job_type.timeout.total_seconds()
+    try:
+        if job_type.is_async:
+            result = await asyncio.wait_for(job_type.handler(ctx, argument), timeout)
+        else:
+            result = await asyncio.wait_for(
+                _in_thread(threads, job_type.handler, ctx, argument), timeout
+            )
+    except TimeoutError:
+        if ctx.cancelled:
+            return Cancelled("cancelled"), None
+        ctx.request_cancel()  # a synchronous handler may still be running: ask it to stop
+        return Errored(JobError("timeout", f"the handler ran longer than {timeout:g}s")), None
+    except JobCancelled:
+        return Cancelled("cancelled"), None
+    except LeaseLost as error:
+        return Errored(JobError("lease_lost", error.message)), None
+    except Fatal as error:
+        return FailedFatally(_error(error.code, error)), None
+    except asyncio.CancelledError:
+        if ctx.lease_lost:
+            return Errored(JobError("lease_lost", "the run lost its lease")), None
+        raise
+    except Exception as error:
+        if ctx.cancelled:
+            return Cancelled("cancelled"), None
+        code = getattr(error, "code", None)
+        return Errored(_error(code if isinstance(code, str) else "handler_error", error)), None
+    try:
+        result_json = (
+            None if result is None else encode_json(_plain(result), result_max_bytes, what="result")
+        )
+    except (InvalidPayload, PayloadTooLarge) as error:
+        return FailedFatally(JobError("invalid_result", error.message)), None
+    return Succeeded(result), result_json
+
+
+async def _in_thread(
+    threads: ThreadPoolExecutor, handler: Callable[..., Any], ctx: JobContext, argument: Any
+) -> Any:
+    loop = asyncio.get_running_loop()
+    context = contextvars.copy_context()  # keeps the job's log fields in the thread
+    return await loop.run_in_executor(threads, context.run, handler, ctx, argument)
+
+
+def _plain(result: Any) -> Any:
+    dump = getattr(result, "model_dump", None)
+    return dump(mode="json") if callable(dump) else result
+
+
+def _error(code: str, error: BaseException) -> JobError:
+    message = _storable(f"{type(error).__name__}: {error}")[:_MESSAGE_MAX_CHARS]
+    trace = _storable("".join(traceback.format_exception(error)))[-_TRACEBACK_MAX_CHARS:]
+    return JobError(code=_storable(code)[:64], message=message, traceback=trace)
+
+
+def _storable(text: str) -> str:
+    """Text jsonb accepts: no NUL, no lone surrogates (recording an outcome must not fail)."""
+    return text.replace("\x00", "\\0").encode("utf-8", "replace").decode("utf-8")

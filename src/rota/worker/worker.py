@@ -1,0 +1,463 @@
+"""The worker: claims due jobs, runs them, records outcomes, and shuts down gracefully.
+
+One event loop per process. Claims wake on LISTEN/NOTIFY and fall back to polling; the
+heartbeat renews leases from its own thread; the rescuer and pruner run as loops beside the
+claimer. On SIGTERM/SIGINT the worker stops claiming, lets in-flight jobs finish within the
+grace period, then hands the rest back to the queue untouched.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections import Counter
+from collections.abc import Awaitable, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, assert_never
+from uuid import UUID, uuid4
+
+from rota.config import Settings
+from rota.core.events import OutcomeEvent
+from rota.core.job import (
+    Cancelled,
+    Errored,
+    FailedFatally,
+    Job,
+    JobError,
+    JobStatus,
+    Outcome,
+    Succeeded,
+)
+from rota.core.registry import JobType, Registry
+from rota.core.states import next_state
+from rota.errors import DatabaseError, UnknownJobType
+from rota.observability.logging import job_fields
+from rota.store.db import Database
+from rota.store.jobs import Completion, JobStore
+from rota.store.listen import Listener
+from rota.store.workers import WorkerStore
+from rota.worker.completer import Completer
+from rota.worker.context import JobContext
+from rota.worker.executor import execute
+from rota.worker.heartbeat import Heartbeat
+from rota.worker.pruner import Pruner
+from rota.worker.rescuer import Rescuer
+
+log = logging.getLogger("rota.worker")
+
+OutcomeSubscriber = Callable[[OutcomeEvent], None]
+
+
+@dataclass
+class _Running:
+    job: Job
+    ctx: JobContext
+    task: asyncio.Task[None]
+
+
+class Worker:
+    """Runs jobs of ``queues`` with at most ``concurrency`` at once in this process."""
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        registry: Registry,
+        db: Database,
+        queues: Sequence[str] | None = None,
+        concurrency: int | None = None,
+        subscribers: Sequence[OutcomeSubscriber] = (),
+    ) -> None:
+        self.id: UUID = uuid4()  # random per process start, never a host name
+        self.settings = settings
+        self.registry = registry
+        self.db = db
+        self.queues = list(queues or registry.queues() or ["default"])
+        self.concurrency = concurrency or settings.concurrency
+        self.store = JobStore(db, settings.schema_name)
+        self.workers = WorkerStore(db, settings.schema_name)
+        self._subscribers = list(subscribers)
+        self._running: dict[UUID, _Running] = {}
+        self._wake = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._skip_grace = False
+        self._threads = ThreadPoolExecutor(
+            max_workers=self.concurrency + 4, thread_name_prefix="rota-handler"
+        )
+        self._completer = Completer(self.store, self.id)
+        self._rescuer = Rescuer(self.store)
+        self._pruner = Pruner(
+            self.store,
+            self.workers,
+            retention_seconds=settings.retention_seconds,
+            batch_size=settings.prune_batch_size,
+        )
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._heartbeat: Heartbeat | None = None
+        self.started = asyncio.Event()
+
+    # -- public ----------------------------------------------------------------------------
+
+    async def run(self, *, install_signals: bool = True) -> None:
+        """Run until ``stop()`` (or SIGTERM/SIGINT), then shut down gracefully."""
+        await self._start(install_signals=install_signals)
+        channels = self.store.channels
+        listener = Listener(
+            self.db,
+            [channels.jobs, channels.control],
+            self._on_notify,
+            on_reconnect=self._wake.set,
+            check_seconds=max(1.0, min(10.0, self.settings.poll_interval_seconds * 2)),
+        )
+        loops = [
+            asyncio.create_task(listener.run(), name="rota-listen"),
+            asyncio.create_task(
+                self._every(self.settings.rescue_interval_seconds, self._rescuer.run_once),
+                name="rota-rescuer",
+            ),
+            asyncio.create_task(
+                self._every(self.settings.prune_interval_seconds, self._pruner.run_once),
+                name="rota-pruner",
+            ),
+        ]
+        try:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(listener.connected.wait(), timeout=5)
+            self.started.set()
+            log.info(
+                "worker started",
+                extra={
+                    "worker_id": str(self.id),
+                    "queues": ",".join(self.queues),
+                    "concurrency": self.concurrency,
+                },
+            )
+            await self._claim_loop()
+        finally:
+            for task in loops:
+                task.cancel()
+            await asyncio.gather(*loops, return_exceptions=True)
+            await self._shutdown()
+
+    async def drain(self) -> int:
+        """Run every job that is due now, then return how many were run."""
+        await self._start(install_signals=False)
+        total = 0
+        try:
+            await self._rescuer.run_once()
+            self.started.set()
+            while not self._stopping.is_set():
+                claimed = await self._claim_and_start()
+                total += claimed
+                if not claimed and not self._running:
+                    break
+                if not claimed:
+                    await asyncio.wait(
+                        [r.task for r in self._running.values()],
+                        return_when=asyncio.FIRST_COMPLETED,
+                    )
+        finally:
+            await self._shutdown()
+        return total
+
+    def stop(self) -> None:
+        """Ask for a graceful shutdown; a second call skips the rest of the grace period."""
+        if self._stopping.is_set():
+            self._skip_grace = True
+            log.warning("second stop request: releasing in-flight jobs now")
+        self._stopping.set()
+        self._wake.set()
+
+    def held_leases(self) -> dict[UUID, int]:
+        return {job_id: running.job.attempt for job_id, running in list(self._running.items())}
+
+    # -- start and stop ----------------------------------------------------------------------
+
+    async def _start(self, *, install_signals: bool) -> None:
+        self._loop = asyncio.get_running_loop()
+        await self.workers.register_worker(self.id, self.queues, self.concurrency)
+        if install_signals:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                self._loop.add_signal_handler(sig, self.stop)
+        self._completer.start()
+        loop = self._loop
+
+        def on_lost(job_id: UUID, attempt: int) -> None:
+            loop.call_soon_threadsafe(self._on_lease_lost, job_id, attempt)
+
+        def on_cancel_requested(job_id: UUID) -> None:
+            loop.call_soon_threadsafe(self._on_cancel_requested, job_id)
+
+        self._heartbeat = Heartbeat(
+            db=self.db,
+            store=self.store,
+            worker_id=self.id,
+            lease_seconds=self.settings.lease_seconds,
+            interval_seconds=self.settings.heartbeat_interval_seconds,
+            held=self.held_leases,
+            on_lost=on_lost,
+            on_cancel_requested=on_cancel_requested,
+        )
+        self._heartbeat.start()
+
+    async def _shutdown(self) -> None:
+        self._stopping.set()
+        if self._running:
+            log.info(
+                "shutting down: waiting for in-flight jobs", extra={"jobs": len(self._running)}
+            )
+            await self._wait_in_flight(self.settings.shutdown_grace_seconds)
+        if self._running:
+            await self._release_remaining()
+        await self._completer.stop()
+        if self._heartbeat is not None:
+            await asyncio.to_thread(self._heartbeat.stop)
+        try:
+            await self.workers.stop_worker(self.id)
+        except DatabaseError as error:
+            log.warning("could not mark worker stopped", extra={"error": error.message})
+        self._threads.shutdown(wait=False, cancel_futures=True)
+        log.info("worker stopped", extra={"worker_id": str(self.id)})
+
+    async def _wait_in_flight(self, grace_seconds: float) -> None:
+        deadline = asyncio.get_running_loop().time() + grace_seconds
+        while self._running and not self._skip_grace:
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0:
+                return
+            tasks = [r.task for r in self._running.values()]
+            await asyncio.wait(tasks, timeout=min(remaining, 0.5))
+
+    async def _release_remaining(self) -> None:
+        remaining = list(self._running.values())
+        for running in remaining:
+            running.ctx.request_cancel()
+            running.task.cancel()
+        await asyncio.gather(*(r.task for r in remaining), return_exceptions=True)
+        held = [(r.job.id, r.job.attempt) for r in remaining]
+        try:
+            released = await self.store.release_jobs(self.id, held)
+        except DatabaseError as error:
+            log.error(
+                "could not release jobs; they return after their lease expires",
+                extra={"error": error.message},
+            )
+            return
+        log.info("released unfinished jobs", extra={"jobs": len(released)})
+
+    # -- claiming ----------------------------------------------------------------------------
+
+    async def _claim_loop(self) -> None:
+        delay = 0.1
+        while not self._stopping.is_set():
+            self._wake.clear()
+            try:
+                claimed = await self._claim_and_start()
+                delay = 0.1
+            except DatabaseError as error:
+                log.warning("claim failed; retrying", extra={"error": error.message})
+                await self._sleep(delay)
+                delay = min(delay * 2, 5.0)
+                continue
+            if claimed and self._free() > 0:
+                continue
+            await self._sleep(self.settings.poll_interval_seconds)
+
+    async def _sleep(self, seconds: float) -> None:
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), timeout=seconds)
+
+    def _free(self) -> int:
+        return self.concurrency - len(self._running)
+
+    async def _claim_and_start(self) -> int:
+        free = self._free()
+        if free <= 0:
+            return 0
+        busy = Counter(r.job.type for r in self._running.values())
+        full = [t.key for t in self.registry if t.concurrency and busy[t.key] >= t.concurrency]
+        jobs = await self.store.claim_jobs(
+            worker_id=self.id,
+            queues=self.queues,
+            excluded_types=full,
+            limit=free,
+            lease_seconds=self.settings.lease_seconds,
+        )
+        over_cap: list[Job] = []
+        for job in jobs:
+            job_type = self.registry.get(job.type) if job.type in self.registry else None
+            if job_type and job_type.concurrency and busy[job.type] >= job_type.concurrency:
+                over_cap.append(job)
+                continue
+            busy[job.type] += 1
+            self._start_job(job, job_type)
+        if over_cap:
+            # This batch held more of a capped type than its room: hand those back untouched.
+            await self.store.release_jobs(self.id, [(j.id, j.attempt) for j in over_cap])
+        return len(jobs) - len(over_cap)
+
+    def _start_job(self, job: Job, job_type: JobType | None) -> None:
+        assert self._loop is not None
+        timeout = job_type.timeout.total_seconds() if job_type else 1.0
+        ctx = JobContext(
+            job,
+            timeout_seconds=timeout,
+            write_progress=lambda pct, msg: self.store.record_progress(
+                worker_id=self.id, job_id=job.id, attempt=job.attempt, progress=pct, message=msg
+            ),
+            loop=self._loop,
+        )
+        task = asyncio.create_task(self._run_job(job, job_type, ctx), name=f"rota-job-{job.id}")
+        self._running[job.id] = _Running(job, ctx, task)
+        task.add_done_callback(lambda _: self._on_job_done(job.id))
+
+    def _on_job_done(self, job_id: UUID) -> None:
+        self._running.pop(job_id, None)
+        self._wake.set()
+
+    # -- running one job ---------------------------------------------------------------------
+
+    async def _run_job(self, job: Job, job_type: JobType | None, ctx: JobContext) -> None:
+        with job_fields(ctx.log_fields()):
+            log.info("job started")
+            if job_type is None:
+                error = UnknownJobType(f"no handler for job type {job.type!r} in this worker")
+                outcome: Outcome = FailedFatally(JobError(error.code, error.message))
+                result_json = None
+            else:
+                outcome, result_json = await execute(
+                    job_type,
+                    job.payload,
+                    ctx,
+                    threads=self._threads,
+                    result_max_bytes=self.settings.result_max_bytes,
+                )
+            await self._record(job, job_type, ctx, outcome, result_json)
+
+    async def _record(
+        self,
+        job: Job,
+        job_type: JobType | None,
+        ctx: JobContext,
+        outcome: Outcome,
+        result_json: str | None,
+    ) -> None:
+        status = next_state(outcome, job.attempt, job.max_attempts)
+        error = _error_of(outcome)
+        delay = 0.0
+        if status is JobStatus.QUEUED and job_type is not None:
+            delay = job_type.backoff.delay(job.attempt).total_seconds()
+
+        async def write() -> bool:
+            if isinstance(outcome, Succeeded):
+                return await self._completer.complete(Completion(job.id, job.attempt, result_json))
+            return await self.store.finish_job(
+                worker_id=self.id,
+                job_id=job.id,
+                attempt=job.attempt,
+                status=status,
+                error=error.as_json() if error else None,
+                delay_seconds=delay,
+            )
+
+        recorded = await self._retrying(write, ctx)
+        fields: dict[str, Any] = {"status": status.value}
+        if error:
+            fields.update(error_code=error.code, error=error.message)
+        if recorded is None:
+            log.error("outcome not recorded; the job returns after its lease expires", extra=fields)
+            return
+        if not recorded:
+            log.warning("stale write rejected: this run lost its lease", extra=fields)
+            with contextlib.suppress(DatabaseError):
+                await self.store.record_stale_write(
+                    job.id, job.attempt, f"{status.value} from a run that lost its lease"
+                )
+            return
+        if status is JobStatus.QUEUED:
+            fields["retry_in_seconds"] = round(delay, 3)
+        log.info(f"job {status.value}", extra=fields)
+        if status.is_terminal:
+            self._publish(
+                OutcomeEvent(
+                    job.id,
+                    job.type,
+                    job.queue,
+                    job.tenant_id,
+                    status,
+                    job.attempt,
+                    error.code if error else None,
+                )
+            )
+
+    async def _retrying(self, write: Callable[[], Awaitable[bool]], ctx: JobContext) -> bool | None:
+        """Record an outcome, retrying through database outages while the lease may still be
+        ours. None: gave up (lease lost meanwhile)."""
+        delay = 0.1
+        while True:
+            try:
+                return await write()
+            except DatabaseError as error:
+                if ctx.lease_lost:
+                    return None
+                log.warning("recording outcome failed; retrying", extra={"error": error.message})
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    def _publish(self, event: OutcomeEvent) -> None:
+        for subscriber in self._subscribers:
+            try:
+                subscriber(event)
+            except Exception:
+                log.exception("outcome subscriber failed")
+
+    # -- signals from the database -----------------------------------------------------------
+
+    def _on_notify(self, channel: str, payload: str) -> None:
+        if channel == self.store.channels.jobs:
+            if payload in self.queues:
+                self._wake.set()
+        elif channel == self.store.channels.control and payload.startswith("cancel:"):
+            with contextlib.suppress(ValueError):
+                self._on_cancel_requested(UUID(payload.removeprefix("cancel:")))
+
+    def _on_cancel_requested(self, job_id: UUID) -> None:
+        running = self._running.get(job_id)
+        if running is not None and not running.ctx.cancelled:
+            log.info("cancel requested", extra=running.ctx.log_fields())
+            running.ctx.request_cancel()
+
+    def _on_lease_lost(self, job_id: UUID, attempt: int) -> None:
+        running = self._running.get(job_id)
+        if running is None or running.job.attempt != attempt:
+            return
+        log.warning("lease lost: stopping the handler", extra=running.ctx.log_fields())
+        running.ctx.mark_lease_lost()
+        # Stop awaiting the handler: its outcome would be fenced out anyway. A synchronous
+        # handler's thread sees ctx.cancelled; its return value is dropped.
+        running.task.cancel()
+
+    async def _every(self, seconds: float, action: Callable[[], Awaitable[int]]) -> None:
+        while True:
+            try:
+                await action()
+            except DatabaseError as error:
+                log.warning("maintenance pass failed", extra={"error": error.message})
+            except Exception:
+                log.exception("maintenance pass failed")
+            await asyncio.sleep(seconds)
+
+
+def _error_of(outcome: Outcome) -> JobError | None:
+    match outcome:
+        case Succeeded():
+            return None
+        case Errored(error) | FailedFatally(error):
+            return error
+        case Cancelled(reason):
+            return JobError("cancelled", reason)
+        case _:
+            assert_never(outcome)

@@ -1,0 +1,121 @@
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from pydantic import BaseModel
+
+from rota.core.registry import Registry, check_tenant, encode_payload
+from rota.core.retry import Backoff
+from rota.errors import (
+    InvalidPayload,
+    JobTypeError,
+    PayloadTooLarge,
+    TenantRequired,
+    UnknownJobType,
+)
+
+
+class Order(BaseModel):
+    order_id: str
+    amount: int
+
+
+async def handle_order(ctx: Any, payload: Order) -> None:
+    return None
+
+
+def register(registry: Registry, key: str = "orders.ship", **options: Any) -> Any:
+    defaults: dict[str, Any] = {
+        "queue": "default",
+        "max_attempts": 3,
+        "timeout": timedelta(seconds=10),
+        "concurrency": None,
+        "priority": 0,
+        "backoff": Backoff(),
+        "is_system": False,
+    }
+    return registry.register(key, handle_order, **{**defaults, **options})
+
+
+def test_payload_model_is_read_from_the_handler_signature() -> None:
+    job_type = register(Registry())
+    assert job_type.payload_model is Order
+    assert job_type.is_async
+
+
+@pytest.mark.parametrize("key", ["", "Upper.case", "spaces here", "x" * 129, "-leading"])
+def test_malformed_type_keys_are_rejected_at_registration(key: str) -> None:
+    with pytest.raises(JobTypeError):
+        register(Registry(), key)
+
+
+def test_duplicate_type_is_rejected() -> None:
+    registry = Registry()
+    register(registry)
+    with pytest.raises(JobTypeError, match="twice"):
+        register(registry)
+
+
+def test_unknown_type_lookup_raises_unknown_job_type() -> None:
+    with pytest.raises(UnknownJobType) as caught:
+        Registry().get("nope")
+    assert caught.value.code == "unknown_job_type"
+
+
+def test_user_job_without_tenant_is_rejected() -> None:
+    job_type = register(Registry())
+    with pytest.raises(TenantRequired):
+        check_tenant(job_type, None)
+    with pytest.raises(TenantRequired):
+        check_tenant(job_type, "   ")
+
+
+def test_system_job_takes_no_tenant() -> None:
+    job_type = register(Registry(), is_system=True)
+    assert check_tenant(job_type, None) is None
+    with pytest.raises(TenantRequired):
+        check_tenant(job_type, "acme")
+
+
+def test_payload_is_validated_against_the_model() -> None:
+    job_type = register(Registry())
+    with pytest.raises(InvalidPayload) as caught:
+        encode_payload(job_type, {"order_id": "o1", "amount": "lots"}, 1024)
+    assert caught.value.details["errors"][0]["field"] == "amount"
+
+
+def test_payload_over_the_cap_is_rejected() -> None:
+    job_type = Registry().register(
+        "free.form",
+        lambda ctx, payload: None,
+        queue="default",
+        max_attempts=1,
+        timeout=timedelta(seconds=1),
+        concurrency=None,
+        priority=0,
+        backoff=Backoff(),
+        is_system=False,
+    )
+    encode_payload(job_type, {"blob": "x" * 80}, 100)
+    with pytest.raises(PayloadTooLarge):
+        encode_payload(job_type, {"blob": "x" * 100}, 100)
+
+
+def test_nul_characters_are_rejected_before_the_database_sees_them() -> None:
+    job_type = Registry().register(
+        "free.form",
+        lambda ctx, payload: None,
+        queue="default",
+        max_attempts=1,
+        timeout=timedelta(seconds=1),
+        concurrency=None,
+        priority=0,
+        backoff=Backoff(),
+        is_system=False,
+    )
+    with pytest.raises(InvalidPayload, match="NUL"):
+        encode_payload(job_type, {"text": "a\x00b"}, 1024)
+    with pytest.raises(InvalidPayload):
+        encode_payload(job_type, {"text": "\ud800"}, 1024)

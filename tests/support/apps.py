@@ -1,0 +1,83 @@
+"""A test application for worker processes started by the tests (``--app
+tests.support.apps:app``). Its database and schema come from ROTA_* variables.
+
+Handlers write to ``effects`` (keyed by idempotency key, ON CONFLICT DO NOTHING) and
+``exec_log`` (every start and end) in the job's schema, so tests can count executions and
+effects from the database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from typing import Any
+
+import psycopg
+from pydantic import BaseModel
+
+import rota
+
+app = rota.App()
+
+SETUP_SQL = """
+CREATE TABLE IF NOT EXISTS {schema}.exec_log (
+    job_id uuid, attempt integer, phase text, pid integer, at timestamptz DEFAULT clock_timestamp()
+);
+CREATE TABLE IF NOT EXISTS {schema}.effects (
+    key text PRIMARY KEY, job_id uuid, attempt integer
+);
+"""
+
+
+class Work(BaseModel):
+    seconds: float = 0.0
+    key: str | None = None
+
+
+def _log(ctx: rota.JobContext, phase: str) -> None:
+    schema = app.settings.schema_name
+    with psycopg.connect(app.database_url(), autocommit=True) as conn:
+        conn.execute(
+            f"INSERT INTO {schema}.exec_log (job_id, attempt, phase, pid) "
+            "VALUES (%s, %s, %s, %s)",
+            (ctx.job_id, ctx.attempt, phase, os.getpid()),
+        )
+
+
+def _effect(ctx: rota.JobContext, key: str) -> None:
+    schema = app.settings.schema_name
+    with psycopg.connect(app.database_url(), autocommit=True) as conn:
+        conn.execute(
+            f"INSERT INTO {schema}.effects (key, job_id, attempt) "
+            "VALUES (%s, %s, %s) ON CONFLICT DO NOTHING",
+            (key, ctx.job_id, ctx.attempt),
+        )
+
+
+@app.job("test.work", max_attempts=25)
+def work(ctx: rota.JobContext, payload: Work) -> dict[str, Any]:
+    """Sleeps (in a thread), then records its effect once per key."""
+    _log(ctx, "start")
+    time.sleep(payload.seconds)
+    if payload.key:
+        _effect(ctx, payload.key)
+    _log(ctx, "end")
+    return {"pid": os.getpid()}
+
+
+@app.job("test.noop", max_attempts=5)
+async def noop(ctx: rota.JobContext, payload: dict[str, Any]) -> None:
+    _log(ctx, "start")
+
+
+@app.job("test.sleep", max_attempts=5)
+async def sleep(ctx: rota.JobContext, payload: Work) -> None:
+    _log(ctx, "start")
+    await asyncio.sleep(payload.seconds)
+    _log(ctx, "end")
+
+
+def setup_tables(url: str, schema: str) -> None:
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(SETUP_SQL.format(schema=schema))  # type: ignore[arg-type]  # test DDL
