@@ -290,8 +290,12 @@ class App:
             job_id, _scope(tenant_id), extra_attempts=extra, message="retried by operator"
         )
 
-    async def outcomes(self) -> AsyncIterator[OutcomeEvent]:
-        """Every outcome event of every worker, live, via LISTEN (until the caller stops)."""
+    async def outcomes(self, ready: asyncio.Event | None = None) -> AsyncIterator[OutcomeEvent]:
+        """Every outcome event of every worker, live, via LISTEN (until the caller stops).
+
+        Args:
+            ready: set once the LISTEN is in place, so nothing sent after it is missed.
+        """
         await self._ensure_db()
         queue: asyncio.Queue[OutcomeEvent] = asyncio.Queue()
         channel = self.jobs_store().channels.outcomes
@@ -303,6 +307,8 @@ class App:
         task = asyncio.create_task(listener.run())
         try:
             await listener.connected.wait()
+            if ready is not None:
+                ready.set()
             while True:
                 yield await queue.get()
         finally:

@@ -8,7 +8,6 @@ effects from the database.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import time
 from typing import Any
@@ -39,8 +38,7 @@ def _log(ctx: rota.JobContext, phase: str) -> None:
     schema = app.settings.schema_name
     with psycopg.connect(app.database_url(), autocommit=True) as conn:
         conn.execute(
-            f"INSERT INTO {schema}.exec_log (job_id, attempt, phase, pid) "
-            "VALUES (%s, %s, %s, %s)",
+            f"INSERT INTO {schema}.exec_log (job_id, attempt, phase, pid) VALUES (%s, %s, %s, %s)",
             (ctx.job_id, ctx.attempt, phase, os.getpid()),
         )
 
@@ -55,7 +53,6 @@ def _effect(ctx: rota.JobContext, key: str) -> None:
         )
 
 
-@app.job("test.work", max_attempts=25)
 def work(ctx: rota.JobContext, payload: Work) -> dict[str, Any]:
     """Sleeps (in a thread), then records its effect once per key."""
     _log(ctx, "start")
@@ -66,16 +63,18 @@ def work(ctx: rota.JobContext, payload: Work) -> dict[str, Any]:
     return {"pid": os.getpid()}
 
 
-@app.job("test.noop", max_attempts=5)
 async def noop(ctx: rota.JobContext, payload: dict[str, Any]) -> None:
-    _log(ctx, "start")
+    """Does nothing: executions are counted from job_events and job_runs."""
 
 
-@app.job("test.sleep", max_attempts=5)
-async def sleep(ctx: rota.JobContext, payload: Work) -> None:
-    _log(ctx, "start")
-    await asyncio.sleep(payload.seconds)
-    _log(ctx, "end")
+def register(target: rota.App) -> rota.App:
+    """Declare the test job types on ``target`` (the worker's app or a test's)."""
+    target.job("test.work", max_attempts=25, timeout=60)(work)
+    target.job("test.noop", max_attempts=5)(noop)
+    return target
+
+
+register(app)
 
 
 def setup_tables(url: str, schema: str) -> None:

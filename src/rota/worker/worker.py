@@ -98,6 +98,7 @@ class Worker:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._heartbeat: Heartbeat | None = None
         self.started = asyncio.Event()
+        self.idle = asyncio.Event()  # set while the claim loop waits for a wake-up
 
     # -- public ----------------------------------------------------------------------------
 
@@ -267,8 +268,12 @@ class Worker:
             await self._sleep(self.settings.poll_interval_seconds)
 
     async def _sleep(self, seconds: float) -> None:
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), timeout=seconds)
+        self.idle.set()
+        try:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=seconds)
+        finally:
+            self.idle.clear()
 
     def _free(self) -> int:
         return self.concurrency - len(self._running)

@@ -1,0 +1,295 @@
+"""Enqueue against a real PostgreSQL: envelope, validation, idempotency, transactions."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+import psycopg
+import pytest
+from psycopg.rows import dict_row
+from pydantic import BaseModel
+
+import rota
+
+Conn = psycopg.AsyncConnection[Any]
+
+
+class Invoice(BaseModel):
+    invoice_id: str
+    amount: int
+
+
+def build(make_app: Callable[..., rota.App], **settings: Any) -> rota.App:
+    app = make_app(**settings)
+
+    @app.job("billing.invoice")
+    async def invoice(ctx: rota.JobContext, payload: Invoice) -> None:
+        return None
+
+    @app.job("storage.cleanup", system=True)
+    async def cleanup(ctx: rota.JobContext, payload: dict[str, Any]) -> None:
+        return None
+
+    return app
+
+
+async def count_jobs(db: Conn) -> int:
+    row = await (await db.execute("SELECT count(*) AS n FROM jobs")).fetchone()
+    assert row is not None
+    return int(row["n"])
+
+
+async def test_enqueue_stores_the_envelope(make_app: Callable[..., rota.App], db: Conn) -> None:
+    app = build(make_app)
+    traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    job = await app.enqueue(
+        "billing.invoice",
+        Invoice(invoice_id="i1", amount=5),
+        tenant_id="acme",
+        actor_id="user_1",
+        traceparent=traceparent,
+        request_id="req-1",
+        correlation_id="corr-1",
+    )
+    row = await (await db.execute("SELECT * FROM jobs WHERE id = %s", (job.id,))).fetchone()
+    assert row is not None
+    assert row["status"] == "queued"
+    assert row["tenant_id"] == "acme"
+    assert row["actor_id"] == "user_1"
+    assert row["trace_id"] == "4bf92f3577b34da6a3ce929d0e0e4736" == job.trace_id
+    assert row["traceparent"] == traceparent
+    assert (row["request_id"], row["correlation_id"]) == ("req-1", "corr-1")
+    assert row["payload"] == {"invoice_id": "i1", "amount": 5}
+    assert row["attempt"] == 0
+    await app.close()
+
+
+async def test_a_trace_id_is_generated_when_none_is_given(
+    make_app: Callable[..., rota.App],
+) -> None:
+    app = build(make_app)
+    job = await app.enqueue("billing.invoice", {"invoice_id": "i", "amount": 1}, tenant_id="a")
+    assert job.trace_id is not None
+    assert len(job.trace_id) == 32
+    await app.close()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error"),
+    [
+        ({"type": "no.such.type", "payload": {}, "tenant_id": "acme"}, rota.UnknownJobType),
+        (
+            {"type": "billing.invoice", "payload": {"invoice_id": "x", "amount": 1}},
+            rota.TenantRequired,
+        ),
+        (
+            {"type": "billing.invoice", "payload": {"invoice_id": "x"}, "tenant_id": "acme"},
+            rota.InvalidPayload,
+        ),
+        ({"type": "storage.cleanup", "payload": {}, "tenant_id": "acme"}, rota.TenantRequired),
+        (
+            {
+                "type": "billing.invoice",
+                "payload": {"invoice_id": "x" * 300, "amount": 1},
+                "tenant_id": "acme",
+            },
+            rota.PayloadTooLarge,
+        ),
+    ],
+)
+async def test_bad_input_is_rejected_and_writes_nothing(
+    make_app: Callable[..., rota.App], db: Conn, kwargs: dict[str, Any], error: type[Exception]
+) -> None:
+    app = build(make_app, payload_max_bytes=256)
+    job_type = kwargs.pop("type")
+    with pytest.raises(error):
+        await app.enqueue(job_type, **kwargs)
+    assert await count_jobs(db) == 0
+    await app.close()
+
+
+async def test_system_jobs_need_no_tenant(make_app: Callable[..., rota.App], db: Conn) -> None:
+    app = build(make_app)
+    job = await app.enqueue("storage.cleanup", {})
+    assert job.tenant_id is None
+    assert await count_jobs(db) == 1
+    await app.close()
+
+
+async def test_concurrent_enqueuers_with_one_key_get_one_job(
+    make_app: Callable[..., rota.App], db: Conn
+) -> None:
+    apps = [build(make_app) for _ in range(4)]
+    payload = {"invoice_id": "i-42", "amount": 42}
+
+    async def enqueue(index: int) -> rota.EnqueuedJob:
+        return await apps[index % 4].enqueue(
+            "billing.invoice", payload, tenant_id="acme", idempotency_key="invoice-i-42"
+        )
+
+    results = await asyncio.gather(*(enqueue(i) for i in range(20)))
+    assert len({r.id for r in results}) == 1
+    assert sum(r.created for r in results) == 1
+    assert await count_jobs(db) == 1
+    for app in apps:
+        await app.close()
+
+
+async def test_same_key_with_a_different_payload_is_a_conflict(
+    make_app: Callable[..., rota.App], db: Conn
+) -> None:
+    app = build(make_app)
+    first = await app.enqueue(
+        "billing.invoice",
+        {"invoice_id": "i", "amount": 1},
+        tenant_id="acme",
+        idempotency_key="k",
+    )
+    with pytest.raises(rota.IdempotencyConflict) as caught:
+        await app.enqueue(
+            "billing.invoice",
+            {"invoice_id": "i", "amount": 2},
+            tenant_id="acme",
+            idempotency_key="k",
+        )
+    assert caught.value.code == "idempotency_conflict"
+    assert caught.value.details["job_id"] == str(first.id)
+    assert await count_jobs(db) == 1
+    await app.close()
+
+
+async def test_idempotency_keys_are_scoped_by_tenant(
+    make_app: Callable[..., rota.App], db: Conn
+) -> None:
+    app = build(make_app)
+    payload = {"invoice_id": "i", "amount": 1}
+    a = await app.enqueue("billing.invoice", payload, tenant_id="a", idempotency_key="k")
+    b = await app.enqueue("billing.invoice", payload, tenant_id="b", idempotency_key="k")
+    assert a.id != b.id
+    assert await count_jobs(db) == 2
+    await app.close()
+
+
+async def test_enqueue_in_a_rolled_back_transaction_leaves_no_job(
+    make_app: Callable[..., rota.App], postgres_url: str, db: Conn
+) -> None:
+    app = build(make_app)
+    async with await psycopg.AsyncConnection.connect(postgres_url, row_factory=dict_row) as conn:
+        job = await app.enqueue(
+            "billing.invoice",
+            {"invoice_id": "i", "amount": 1},
+            tenant_id="acme",
+            connection=conn,
+        )
+        await conn.rollback()
+    assert await count_jobs(db) == 0
+    with pytest.raises(rota.NotFound):
+        await app.get_job(job.id)
+    await app.close()
+
+
+async def test_enqueue_in_a_committed_transaction_is_kept(
+    make_app: Callable[..., rota.App], postgres_url: str, db: Conn
+) -> None:
+    app = build(make_app)
+    connect = psycopg.AsyncConnection.connect(postgres_url, row_factory=dict_row)
+    async with await connect as conn, conn.transaction():
+        job = await app.enqueue(
+            "billing.invoice",
+            {"invoice_id": "i", "amount": 1},
+            tenant_id="acme",
+            connection=conn,
+        )
+        # Not visible to others before the caller commits.
+        assert await count_jobs(db) == 0
+    assert (await app.get_job(job.id)).status is rota.JobStatus.QUEUED
+    await app.close()
+
+
+def test_enqueue_sync_with_and_without_a_connection(
+    make_app: Callable[..., rota.App], postgres_url: str
+) -> None:
+    app = build(make_app)
+    first = app.enqueue_sync("billing.invoice", {"invoice_id": "a", "amount": 1}, tenant_id="t")
+    with psycopg.connect(postgres_url, row_factory=dict_row) as conn:
+        second = app.enqueue_sync(
+            "billing.invoice", {"invoice_id": "b", "amount": 1}, tenant_id="t", connection=conn
+        )
+        conn.rollback()
+    with psycopg.connect(postgres_url) as conn:
+        ids = {r[0] for r in conn.execute(f"SELECT id FROM {app.settings.schema_name}.jobs")}
+    assert ids == {first.id}
+    assert second.id not in ids
+
+
+async def test_enqueue_many_inserts_a_batch(make_app: Callable[..., rota.App], db: Conn) -> None:
+    app = build(make_app)
+    requests = [
+        rota.JobRequest("billing.invoice", {"invoice_id": f"i{n}", "amount": n}, tenant_id="t")
+        for n in range(1000)
+    ]
+    jobs = await app.enqueue_many(requests)
+    assert len({job.id for job in jobs}) == 1000
+    assert await count_jobs(db) == 1000
+    await app.close()
+
+
+async def test_one_invalid_job_rejects_the_whole_batch(
+    make_app: Callable[..., rota.App], db: Conn
+) -> None:
+    app = build(make_app)
+    requests = [
+        rota.JobRequest("billing.invoice", {"invoice_id": "ok", "amount": 1}, tenant_id="t"),
+        rota.JobRequest("billing.invoice", {"invoice_id": "bad"}, tenant_id="t"),
+    ]
+    with pytest.raises(rota.InvalidPayload):
+        await app.enqueue_many(requests)
+    assert await count_jobs(db) == 0
+    await app.close()
+
+
+async def test_a_conflict_inside_a_batch_writes_none_of_it(
+    make_app: Callable[..., rota.App], db: Conn
+) -> None:
+    app = build(make_app)
+    requests = [
+        rota.JobRequest(
+            "billing.invoice",
+            {"invoice_id": "a", "amount": 1},
+            tenant_id="t",
+            idempotency_key="same",
+        ),
+        rota.JobRequest(
+            "billing.invoice",
+            {"invoice_id": "b", "amount": 2},
+            tenant_id="t",
+            idempotency_key="same",
+        ),
+    ]
+    with pytest.raises(rota.IdempotencyConflict):
+        await app.enqueue_many(requests)
+    assert await count_jobs(db) == 0
+    await app.close()
+
+
+async def test_run_after_delay_uses_database_time(
+    make_app: Callable[..., rota.App], db: Conn
+) -> None:
+    app = build(make_app)
+    job = await app.enqueue(
+        "billing.invoice",
+        {"invoice_id": "i", "amount": 1},
+        tenant_id="t",
+        run_after=timedelta(hours=1),
+    )
+    row = await (
+        await db.execute(
+            "SELECT run_after - created_at AS delay FROM jobs WHERE id = %s", (job.id,)
+        )
+    ).fetchone()
+    assert row is not None
+    assert timedelta(minutes=59) < row["delay"] <= timedelta(hours=1, seconds=1)
+    await app.close()

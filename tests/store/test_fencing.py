@@ -1,0 +1,183 @@
+"""Leases, fencing, rescue and pruning, driven statement by statement (no worker loop)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import psycopg
+
+import rota
+from rota.core.job import JobStatus
+from rota.store.jobs import Completion, JobStore
+
+Conn = psycopg.AsyncConnection[Any]
+
+
+def build(make_app: Callable[..., rota.App], max_attempts: int = 3) -> rota.App:
+    app = make_app()
+
+    @app.job("f.job", max_attempts=max_attempts)
+    async def job(ctx: rota.JobContext, payload: dict[str, Any]) -> None:
+        return None
+
+    return app
+
+
+async def claim(store: JobStore, worker_id: uuid.UUID) -> list[rota.Job]:
+    return await store.claim_jobs(
+        worker_id=worker_id, queues=["default"], excluded_types=[], limit=10, lease_seconds=30
+    )
+
+
+async def expire_leases(db: Conn) -> None:
+    await db.execute(
+        "UPDATE jobs SET locked_until = now() - interval '1 second' WHERE status = 'running'"
+    )
+
+
+async def test_a_stale_worker_cannot_complete_a_reclaimed_job(
+    make_app: Callable[..., rota.App], db: Conn
+) -> None:
+    app = build(make_app)
+    store = app.jobs_store()
+    stale, fresh = uuid.uuid4(), uuid.uuid4()
+    job = await app.enqueue("f.job", {}, tenant_id="acme")
+
+    [first] = await claim(store, stale)
+    assert first.attempt == 1
+    await expire_leases(db)
+    rescued = await store.rescue_jobs(100)
+    assert [(r["id"], r["status"]) for r in rescued] == [(job.id, "queued")]
+    [second] = await claim(store, fresh)
+    assert second.attempt == 2
+
+    # Every write of the stale run is fenced out.
+    assert await store.complete_jobs(stale, [Completion(job.id, 1, '"late"')]) == set()
+    assert not await store.finish_job(
+        worker_id=stale,
+        job_id=job.id,
+        attempt=1,
+        status=JobStatus.FAILED,
+        error={"code": "x", "message": "late"},
+    )
+    assert not await store.record_progress(
+        worker_id=stale, job_id=job.id, attempt=1, progress=99, message="late"
+    )
+    current = await app.get_job(job.id)
+    assert (current.status, current.locked_by, current.progress) == (
+        JobStatus.RUNNING,
+        fresh,
+        None,
+    )
+
+    assert await store.complete_jobs(fresh, [Completion(job.id, 2, '"ok"')]) == {job.id}
+    done = await app.get_job(job.id)
+    assert (done.status, done.result) == (JobStatus.SUCCEEDED, "ok")
+    runs = await (
+        await db.execute(
+            "SELECT attempt, outcome FROM job_runs WHERE job_id = %s ORDER BY attempt", (job.id,)
+        )
+    ).fetchall()
+    assert [(r["attempt"], r["outcome"]) for r in runs] == [(1, "lost"), (2, "succeeded")]
+    await app.close()
+
+
+async def test_the_same_worker_cannot_complete_an_older_attempt(
+    make_app: Callable[..., rota.App], db: Conn
+) -> None:
+    app = build(make_app)
+    store = app.jobs_store()
+    worker = uuid.uuid4()
+    job = await app.enqueue("f.job", {}, tenant_id="acme")
+    await claim(store, worker)
+    await expire_leases(db)
+    await store.rescue_jobs(100)
+    await claim(store, worker)
+    assert await store.complete_jobs(worker, [Completion(job.id, 1, None)]) == set()
+    assert (await app.get_job(job.id)).status is JobStatus.RUNNING
+    await app.close()
+
+
+async def test_rescue_poisons_a_job_whose_attempts_are_used_up(
+    make_app: Callable[..., rota.App], db: Conn
+) -> None:
+    app = build(make_app, max_attempts=1)
+    store = app.jobs_store()
+    job = await app.enqueue("f.job", {}, tenant_id="acme")
+    await claim(store, uuid.uuid4())
+    await expire_leases(db)
+    [row] = await store.rescue_jobs(100)
+    assert row["status"] == "poisoned"
+    done = await app.get_job(job.id)
+    assert done.status is JobStatus.POISONED
+    assert done.error is not None
+    assert done.error["code"] == "lease_expired"
+    await app.close()
+
+
+async def test_rescue_leaves_live_leases_alone(make_app: Callable[..., rota.App], db: Conn) -> None:
+    app = build(make_app)
+    store = app.jobs_store()
+    await app.enqueue("f.job", {}, tenant_id="acme")
+    await claim(store, uuid.uuid4())
+    assert await store.rescue_jobs(100) == []
+    await app.close()
+
+
+async def test_heartbeat_extends_only_held_leases(
+    make_app: Callable[..., rota.App], postgres_url: str, db: Conn
+) -> None:
+    app = build(make_app)
+    store = app.jobs_store()
+    owner, other = uuid.uuid4(), uuid.uuid4()
+    job = await app.enqueue("f.job", {}, tenant_id="acme")
+    await claim(store, owner)
+    with app.database().connect_sync() as conn:
+        assert (
+            store.extend_leases_sync(conn, worker_id=other, held=[(job.id, 1)], lease_seconds=60)
+            == {}
+        )
+        assert store.extend_leases_sync(
+            conn, worker_id=owner, held=[(job.id, 1)], lease_seconds=60
+        ) == {job.id: False}
+    row = await (
+        await db.execute("SELECT locked_until - now() AS left FROM jobs WHERE id = %s", (job.id,))
+    ).fetchone()
+    assert row is not None
+    assert row["left"].total_seconds() > 50
+    await app.close()
+
+
+async def test_pruning_deletes_old_finished_jobs_with_their_history(
+    make_app: Callable[..., rota.App], db: Conn
+) -> None:
+    app = build(make_app)
+    store = app.jobs_store()
+    worker = uuid.uuid4()
+    old = await app.enqueue("f.job", {}, tenant_id="acme")
+    recent = await app.enqueue("f.job", {}, tenant_id="acme")
+    waiting = await app.enqueue("f.job", {}, tenant_id="acme", run_after=None)
+    await db.execute("UPDATE jobs SET priority = 1 WHERE id = %s", (waiting.id,))
+    claimed = await store.claim_jobs(
+        worker_id=worker, queues=["default"], excluded_types=[], limit=2, lease_seconds=30
+    )
+    assert {j.id for j in claimed} == {old.id, recent.id}
+    await store.complete_jobs(worker, [Completion(j.id, j.attempt, None) for j in claimed])
+    await db.execute(
+        "UPDATE jobs SET finished_at = now() - interval '2 days' WHERE id = %s", (old.id,)
+    )
+    assert await store.prune_jobs(retention_seconds=86400, limit=10) == 1
+    left = {r["id"] for r in await (await db.execute("SELECT id FROM jobs")).fetchall()}
+    assert left == {recent.id, waiting.id}
+    for table in ("job_events", "job_runs"):
+        row = await (
+            await db.execute(
+                f"SELECT count(*) AS n FROM {table} WHERE job_id = %s",
+                (old.id,),
+            )
+        ).fetchone()
+        assert row is not None
+        assert row["n"] == 0
+    await app.close()

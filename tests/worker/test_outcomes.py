@@ -1,0 +1,213 @@
+"""A real worker moves jobs through the state machine and records every transition."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+import psycopg
+from pydantic import BaseModel
+
+import rota
+from tests.worker.helpers import running_worker, transitions, wait_status
+
+FAST_RETRY = rota.Backoff(base=timedelta(milliseconds=10), cap=timedelta(milliseconds=50))
+Conn = psycopg.AsyncConnection[Any]
+
+
+class Item(BaseModel):
+    n: int
+
+
+async def test_success_records_result_progress_and_events(
+    make_app: Callable[..., rota.App],
+) -> None:
+    app = make_app()
+    seen: list[rota.OutcomeEvent] = []
+    app.subscribe(seen.append)
+
+    @app.job("items.double")
+    async def double(ctx: rota.JobContext, payload: Item) -> dict[str, int]:
+        await ctx.progress(50, "halfway")
+        return {"doubled": payload.n * 2}
+
+    job = await app.enqueue("items.double", Item(n=21), tenant_id="acme")
+    async with running_worker(app):
+        done = await wait_status(app, job.id, rota.JobStatus.SUCCEEDED)
+    assert done.result == {"doubled": 42}
+    assert (done.progress, done.progress_message) == (50, "halfway")
+    assert done.attempt == 1
+    assert done.finished_at is not None
+    assert await transitions(app, job.id) == [("queued", "running"), ("running", "succeeded")]
+    assert [(e.job_id, e.name) for e in seen] == [(job.id, "Completed")]
+    await app.close()
+
+
+async def test_retryable_errors_retry_then_poison(make_app: Callable[..., rota.App]) -> None:
+    app = make_app()
+
+    @app.job("items.flaky", max_attempts=3, backoff=FAST_RETRY)
+    def flaky(ctx: rota.JobContext, payload: Item) -> None:
+        raise RuntimeError(f"attempt {ctx.attempt}")
+
+    job = await app.enqueue("items.flaky", Item(n=1), tenant_id="acme")
+    async with running_worker(app):
+        done = await wait_status(app, job.id, rota.JobStatus.POISONED)
+    assert done.attempt == 3
+    assert done.error is not None
+    assert done.error["code"] == "handler_error"
+    assert "attempt 3" in done.error["message"]
+    assert "Traceback" in done.error["traceback"]
+    assert await transitions(app, job.id) == [
+        ("queued", "running"),
+        ("running", "queued"),
+        ("queued", "running"),
+        ("running", "queued"),
+        ("queued", "running"),
+        ("running", "poisoned"),
+    ]
+    await app.close()
+
+
+async def test_fatal_errors_fail_without_retry(make_app: Callable[..., rota.App]) -> None:
+    app = make_app()
+
+    @app.job("items.fatal", max_attempts=5)
+    async def fatal(ctx: rota.JobContext, payload: Item) -> None:
+        raise rota.Fatal("customer is gone", code="customer_missing")
+
+    job = await app.enqueue("items.fatal", Item(n=1), tenant_id="acme")
+    async with running_worker(app):
+        done = await wait_status(app, job.id, rota.JobStatus.FAILED)
+    assert done.attempt == 1
+    assert done.error is not None
+    assert done.error["code"] == "customer_missing"
+    assert await transitions(app, job.id) == [("queued", "running"), ("running", "failed")]
+    await app.close()
+
+
+async def test_invalid_payload_at_run_time_fails(
+    make_app: Callable[..., rota.App], db: Conn
+) -> None:
+    app = make_app()
+
+    @app.job("items.strict")
+    async def strict(ctx: rota.JobContext, payload: Item) -> None:
+        return None
+
+    job = await app.enqueue("items.strict", Item(n=1), tenant_id="acme")
+    # A row written by an older release whose payload no longer fits the model.
+    await db.execute(
+        "UPDATE jobs SET payload = %s::jsonb WHERE id = %s", (json.dumps({"n": "x"}), job.id)
+    )
+    async with running_worker(app):
+        done = await wait_status(app, job.id, rota.JobStatus.FAILED)
+    assert done.error is not None
+    assert done.error["code"] == "invalid_payload"
+    await app.close()
+
+
+async def test_unknown_type_at_run_time_fails(make_app: Callable[..., rota.App], db: Conn) -> None:
+    app = make_app()
+
+    @app.job("items.known")
+    async def known(ctx: rota.JobContext, payload: Item) -> None:
+        return None
+
+    job = await app.enqueue("items.known", Item(n=1), tenant_id="acme")
+    await db.execute("UPDATE jobs SET type = 'items.retired' WHERE id = %s", (job.id,))
+    async with running_worker(app):
+        done = await wait_status(app, job.id, rota.JobStatus.FAILED)
+    assert done.error is not None
+    assert done.error["code"] == "unknown_job_type"
+    await app.close()
+
+
+async def test_timeout_is_a_retryable_error(make_app: Callable[..., rota.App]) -> None:
+    app = make_app()
+
+    @app.job("items.slow", max_attempts=2, timeout=0.2, backoff=FAST_RETRY)
+    async def slow(ctx: rota.JobContext, payload: Item) -> None:
+        import asyncio
+
+        await asyncio.sleep(30)
+
+    job = await app.enqueue("items.slow", Item(n=1), tenant_id="acme")
+    async with running_worker(app):
+        done = await wait_status(app, job.id, rota.JobStatus.POISONED)
+    assert done.error is not None
+    assert done.error["code"] == "timeout"
+    assert done.attempt == 2
+    await app.close()
+
+
+async def test_unstorable_result_fails_the_job_instead_of_sticking(
+    make_app: Callable[..., rota.App],
+) -> None:
+    app = make_app(result_max_bytes=64)
+
+    @app.job("items.huge")
+    async def huge(ctx: rota.JobContext, payload: Item) -> str:
+        return "x" * 1000
+
+    job = await app.enqueue("items.huge", Item(n=1), tenant_id="acme")
+    async with running_worker(app):
+        done = await wait_status(app, job.id, rota.JobStatus.FAILED)
+    assert done.error is not None
+    assert done.error["code"] == "invalid_result"
+    await app.close()
+
+
+async def test_error_messages_with_nul_are_stored(make_app: Callable[..., rota.App]) -> None:
+    app = make_app()
+
+    @app.job("items.nul", max_attempts=1)
+    async def nul(ctx: rota.JobContext, payload: Item) -> None:
+        raise ValueError("bad \x00 byte and \ud800 surrogate")
+
+    job = await app.enqueue("items.nul", Item(n=1), tenant_id="acme")
+    async with running_worker(app):
+        done = await wait_status(app, job.id, rota.JobStatus.POISONED)
+    assert done.error is not None
+    assert "bad" in done.error["message"]
+    await app.close()
+
+
+async def test_operator_retry_requeues_with_a_fresh_budget(
+    make_app: Callable[..., rota.App],
+) -> None:
+    app = make_app()
+    calls: list[int] = []
+
+    @app.job("items.second_time", max_attempts=1)
+    async def second_time(ctx: rota.JobContext, payload: Item) -> int:
+        calls.append(ctx.attempt)
+        if len(calls) == 1:
+            raise RuntimeError("first run fails")
+        return ctx.attempt
+
+    job = await app.enqueue("items.second_time", Item(n=1), tenant_id="acme")
+    async with running_worker(app):
+        await wait_status(app, job.id, rota.JobStatus.POISONED)
+        assert await app.retry(job.id) is rota.JobStatus.QUEUED
+        done = await wait_status(app, job.id, rota.JobStatus.SUCCEEDED)
+    assert done.attempt == 2
+    assert done.max_attempts == 2
+    assert done.result == 2
+    await app.close()
+
+
+async def test_progress_from_sync_handlers(make_app: Callable[..., rota.App]) -> None:
+    app = make_app()
+
+    @app.job("items.sync_progress")
+    def sync_progress(ctx: rota.JobContext, payload: Item) -> None:
+        ctx.progress_sync(30, "thread")
+
+    job = await app.enqueue("items.sync_progress", Item(n=1), tenant_id="acme")
+    async with running_worker(app):
+        done = await wait_status(app, job.id, rota.JobStatus.SUCCEEDED)
+    assert done.progress == 30
+    await app.close()

@@ -1,0 +1,169 @@
+"""Real worker processes: kill -9, SIGTERM, several workers draining, --processes."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+import rota
+from tests.support import apps
+from tests.support.waiting import eventually
+
+pytestmark = pytest.mark.slow
+ROOT = Path(__file__).resolve().parents[2]
+Conn = psycopg.AsyncConnection[Any]
+
+
+@pytest.fixture
+def spawn(postgres_url: str, schema: str) -> Iterator[Callable[..., subprocess.Popen[bytes]]]:
+    apps.setup_tables(postgres_url, schema)
+    started: list[subprocess.Popen[bytes]] = []
+
+    def start(*args: str, **env: str) -> subprocess.Popen[bytes]:
+        environment = {
+            **os.environ,
+            "ROTA_DATABASE_URL": postgres_url,
+            "ROTA_SCHEMA": schema,
+            "ROTA_LEASE_SECONDS": "2",
+            "ROTA_RESCUE_INTERVAL_SECONDS": "0.5",
+            "ROTA_POLL_INTERVAL_SECONDS": "0.5",
+            "ROTA_SHUTDOWN_GRACE_SECONDS": "10",
+            **env,
+        }
+        process = subprocess.Popen(
+            [sys.executable, "-m", "rota", "worker", "--app", "tests.support.apps:app", *args],
+            cwd=ROOT,
+            env=environment,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        if process.poll() is None:
+            process.kill()
+            process.wait(10)
+
+
+async def scalar(db: Conn, query: str, *params: Any) -> Any:
+    row = await (await db.execute(query, params)).fetchone()
+    assert row is not None
+    return next(iter(row.values()))
+
+
+async def test_a_killed_workers_job_runs_again_and_finishes_once(
+    make_app: Callable[..., rota.App], spawn: Callable[..., subprocess.Popen[bytes]], db: Conn
+) -> None:
+    app = apps.register(make_app())
+    job = await app.enqueue(
+        "test.work",
+        apps.Work(seconds=1.5, key="effect-1"),
+        tenant_id="acme",
+        idempotency_key="effect-1",
+    )
+    victim = spawn("--concurrency", "2")
+
+    async def started() -> bool:
+        return bool(await scalar(db, "SELECT count(*) FROM exec_log WHERE phase = 'start'"))
+
+    await eventually(started, timeout=30)
+    victim.send_signal(signal.SIGKILL)
+    victim.wait(10)
+    spawn("--concurrency", "2")
+
+    async def succeeded() -> bool:
+        return (await app.get_job(job.id)).status is rota.JobStatus.SUCCEEDED
+
+    await eventually(succeeded, timeout=60)
+    done = await app.get_job(job.id)
+    assert done.attempt == 2
+    assert await scalar(db, "SELECT count(*) FROM effects WHERE key = 'effect-1'") == 1
+    assert await scalar(db, "SELECT count(*) FROM exec_log WHERE phase = 'start'") == 2
+    runs = await (
+        await db.execute(
+            "SELECT attempt, outcome FROM job_runs WHERE job_id = %s ORDER BY attempt", (job.id,)
+        )
+    ).fetchall()
+    assert [(r["attempt"], r["outcome"]) for r in runs] == [(1, "lost"), (2, "succeeded")]
+    await app.close()
+
+
+async def test_sigterm_lets_the_in_flight_job_finish_and_loses_nothing(
+    make_app: Callable[..., rota.App], spawn: Callable[..., subprocess.Popen[bytes]], db: Conn
+) -> None:
+    app = apps.register(make_app())
+    first = await app.enqueue("test.work", apps.Work(seconds=1.5, key="a"), tenant_id="acme")
+    worker = spawn("--concurrency", "1")
+
+    async def started() -> bool:
+        return bool(await scalar(db, "SELECT count(*) FROM exec_log WHERE phase = 'start'"))
+
+    await eventually(started, timeout=30)
+    waiting = await app.enqueue("test.work", apps.Work(seconds=0, key="b"), tenant_id="acme")
+    worker.send_signal(signal.SIGTERM)
+    assert await asyncio.to_thread(worker.wait, 20) == 0
+
+    done = await app.get_job(first.id)
+    assert (done.status, done.attempt) == (rota.JobStatus.SUCCEEDED, 1)
+    left = await app.get_job(waiting.id)
+    assert (left.status, left.attempt) == (rota.JobStatus.QUEUED, 0)
+    assert await scalar(db, "SELECT count(*) FROM workers WHERE stopped_at IS NOT NULL") == 1
+    await app.close()
+
+
+async def test_three_workers_drain_5000_jobs_each_exactly_once(
+    make_app: Callable[..., rota.App], spawn: Callable[..., subprocess.Popen[bytes]], db: Conn
+) -> None:
+    app = apps.register(make_app())
+    total = 5000
+    await app.enqueue_many(
+        [rota.JobRequest("test.noop", {"n": n}, tenant_id=f"t{n % 7}") for n in range(total)]
+    )
+    workers = [spawn("--concurrency", "8") for _ in range(3)]
+
+    async def drained() -> bool:
+        return await scalar(db, "SELECT count(*) FROM jobs WHERE status = 'succeeded'") == total
+
+    await eventually(drained, timeout=120, interval=0.2)
+    for worker in workers:
+        worker.send_signal(signal.SIGTERM)
+    for worker in workers:
+        assert await asyncio.to_thread(worker.wait, 30) == 0
+
+    claims = await (
+        await db.execute(
+            "SELECT job_id, count(*) AS n FROM job_events "
+            "WHERE kind = 'transition' AND to_status = 'running' GROUP BY job_id"
+        )
+    ).fetchall()
+    assert len(claims) == total
+    assert {row["n"] for row in claims} == {1}
+    assert await scalar(db, "SELECT count(*) FROM job_runs WHERE attempt = 1") == total
+    assert await scalar(db, "SELECT max(attempt) FROM jobs") == 1
+    assert await scalar(db, "SELECT count(DISTINCT worker_id) FROM job_runs") == 3
+    await app.close()
+
+
+async def test_processes_option_runs_and_stops_several_workers(
+    spawn: Callable[..., subprocess.Popen[bytes]], db: Conn
+) -> None:
+    supervisor = spawn("--processes", "2")
+
+    async def both_running() -> bool:
+        return await scalar(db, "SELECT count(*) FROM workers WHERE stopped_at IS NULL") == 2
+
+    await eventually(both_running, timeout=60)
+    supervisor.send_signal(signal.SIGTERM)
+    assert await asyncio.to_thread(supervisor.wait, 30) == 0
+    assert await scalar(db, "SELECT count(*) FROM workers WHERE stopped_at IS NULL") == 0
