@@ -21,7 +21,8 @@ Conn = psycopg.AsyncConnection[Any]
 async def test_a_stale_workers_completion_is_rejected_and_logged(
     make_app: Callable[..., rota.App], db: Conn
 ) -> None:
-    app = make_app(lease_seconds=3.0, rescue_interval_seconds=60)
+    # No heartbeat or rescue falls inside the test: the lease ends only when the test says.
+    app = make_app(lease_seconds=60.0, heartbeat_seconds=59.0, rescue_interval_seconds=60)
     entered = threading.Event()
     release = threading.Event()
 

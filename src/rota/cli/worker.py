@@ -75,7 +75,7 @@ def drain(app_spec: str, queues: str | None, concurrency: int | None) -> None:
             await app.close()
 
     count = run(go())
-    click.echo(f"ran {count} jobs")
+    click.echo(f"ran {count} job{'' if count == 1 else 's'}")
     _exit_now(0)
 
 

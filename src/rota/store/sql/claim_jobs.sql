@@ -1,4 +1,4 @@
--- Claim up to %(limit)s due jobs of the given queues for one worker, highest priority
+-- Claim up to `limit` due jobs of the given queues for one worker, highest priority
 -- (lowest number) first, then oldest run_after. Served by jobs_claim_idx.
 -- FOR UPDATE SKIP LOCKED lets any number of workers claim at once without blocking or
 -- double-claiming. The attempt is counted here, at claim, so a handler that kills its process

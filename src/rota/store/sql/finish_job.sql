@@ -1,5 +1,5 @@
 -- End one run that did not succeed: back to queued (retry with backoff) or to failed,
--- poisoned or cancelled. The core's next_state() chose %(status)s; this statement only applies
+-- poisoned or cancelled. The core's next_state() chose the status; this statement only applies
 -- it, fenced by (id, attempt, locked_by, status = 'running') like complete_jobs.sql, and writes
 -- the job_runs row, the transition event and, for terminal states, the outcome NOTIFY.
 WITH done AS (

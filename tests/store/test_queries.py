@@ -1,0 +1,99 @@
+"""Every statement file is used, every statement a store method names has a file, and every
+statement is accepted by PostgreSQL's parser and analyser against a migrated schema."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from psycopg.rows import dict_row
+
+from rota.store.queries import Queries, statement_names
+
+STORE_DIR = Path(__file__).resolve().parents[2] / "src" / "rota" / "store"
+SQL_DIR = STORE_DIR / "sql"
+QUERY_REFERENCE = re.compile(r"\.q\.([A-Za-z_][A-Za-z0-9_]*)")
+PLACEHOLDER = re.compile(r"%%|%\((\w+)\)s")
+
+
+def referenced_names() -> dict[str, set[str]]:
+    """name -> the store modules that run ``self.q.<name>``."""
+    found: dict[str, set[str]] = {}
+    for module in sorted(STORE_DIR.glob("*.py")):
+        for name in QUERY_REFERENCE.findall(module.read_text(encoding="utf-8")):
+            found.setdefault(name, set()).add(module.name)
+    return found
+
+
+def to_positional(statement: str) -> tuple[str, list[str]]:
+    """``%(name)s`` -> ``$n`` (one number per distinct name) and ``%%`` -> ``%``."""
+    names: list[str] = []
+
+    def replace(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name is None:
+            return "%"
+        if name not in names:
+            names.append(name)
+        return f"${names.index(name) + 1}"
+
+    return PLACEHOLDER.sub(replace, statement), names
+
+
+def test_statement_files_are_found_by_the_loader() -> None:
+    on_disk = sorted(path.stem for path in SQL_DIR.glob("*.sql"))
+    assert on_disk
+    assert statement_names() == on_disk
+
+
+def test_every_statement_file_is_used_by_a_store_method() -> None:
+    unused = set(statement_names()) - set(referenced_names())
+    assert not unused, f"statement files no store method runs: {sorted(unused)}"
+
+
+def test_every_statement_a_store_method_runs_has_a_file() -> None:
+    missing = {
+        name: sorted(modules)
+        for name, modules in referenced_names().items()
+        if name not in statement_names()
+    }
+    assert not missing, f"self.q.<name> without sql/<name>.sql: {missing}"
+
+
+def test_placeholder_conversion_numbers_each_name_once() -> None:
+    text, names = to_positional("SELECT %(a)s, %(b)s, %(a)s, 'x%%y', '%%(c)s'")
+    assert text == "SELECT $1, $2, $1, 'x%y', '%(c)s'"
+    assert names == ["a", "b"]
+
+
+@pytest.fixture
+def conn(postgres_url: str) -> Iterator[psycopg.Connection[dict[str, Any]]]:
+    with psycopg.connect(postgres_url, autocommit=True, row_factory=dict_row) as connection:
+        yield connection
+
+
+@pytest.mark.parametrize("name", statement_names())
+def test_statement_is_accepted_by_postgresql(
+    name: str, schema: str, conn: psycopg.Connection[dict[str, Any]]
+) -> None:
+    """PREPARE parses and analyses the statement (tables, columns, types, parameter types)
+    without running it; the transaction is rolled back so nothing is left behind."""
+    rendered = getattr(Queries(schema), name).as_string(conn)
+    assert "{schema}" not in rendered
+    text, params = to_positional(rendered)
+    assert "%(" not in text
+    conn.autocommit = False
+    try:
+        conn.execute(f"PREPARE rota_check_{name} AS {text}")
+        described = conn.execute(
+            "SELECT parameter_types::text[] AS types FROM pg_prepared_statements WHERE name = %s",
+            (f"rota_check_{name}",),
+        ).fetchone()
+    finally:
+        conn.rollback()
+    assert described is not None
+    assert len(described["types"]) == len(params), (params, described["types"])
