@@ -130,6 +130,14 @@ class App:
 
         return register
 
+    def queue(self, name: str, *, concurrency: int) -> None:
+        """Limit how many jobs of queue ``name`` one worker process runs at once.
+
+        Example:
+            >>> app.queue("reports", concurrency=2)
+        """
+        self.registry.limit_queue(name, concurrency)
+
     def subscribe(self, subscriber: Callable[[OutcomeEvent], None]) -> None:
         """Call ``subscriber`` with every outcome event of jobs run by this process."""
         self._subscribers.append(subscriber)

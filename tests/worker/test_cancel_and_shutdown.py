@@ -230,3 +230,40 @@ async def test_drain_runs_every_due_job_once(make_app: Callable[..., rota.App]) 
     assert await app.worker(concurrency=20).drain() == 300
     assert sorted(runs) == list(range(300))
     await app.close()
+
+
+async def test_per_queue_concurrency_is_never_exceeded(
+    make_app: Callable[..., rota.App],
+) -> None:
+    app = make_app()
+    app.queue("narrow", concurrency=3)
+    active = 0
+    peak = 0
+
+    async def body() -> None:
+        nonlocal active, peak
+        active += 1
+        peak = max(peak, active)
+        await asyncio.sleep(0.05)
+        active -= 1
+
+    @app.job("c.narrow_a", queue="narrow")
+    async def narrow_a(ctx: rota.JobContext, payload: Item) -> None:
+        await body()
+
+    @app.job("c.narrow_b", queue="narrow")
+    async def narrow_b(ctx: rota.JobContext, payload: Item) -> None:
+        await body()
+
+    await app.enqueue_many(
+        [rota.JobRequest(f"c.narrow_{'ab'[n % 2]}", Item(n=n), tenant_id="acme") for n in range(24)]
+    )
+    async with running_worker(app, concurrency=10):
+
+        async def all_done() -> bool:
+            rows = await app.count_jobs()
+            return sum(r["jobs"] for r in rows if r["status"] == "succeeded") == 24
+
+        await eventually(all_done, timeout=20)
+    assert peak == 3
+    await app.close()

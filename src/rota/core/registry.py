@@ -64,6 +64,15 @@ class Registry:
 
     def __init__(self) -> None:
         self._types: dict[str, JobType] = {}
+        self.queue_concurrency: dict[str, int] = {}
+
+    def limit_queue(self, queue: str, concurrency: int) -> None:
+        """Run at most ``concurrency`` jobs of ``queue`` at once in one worker process."""
+        if not QUEUE_PATTERN.match(queue):
+            raise JobTypeError(f"queue {queue!r} must match {QUEUE_PATTERN.pattern}")
+        if concurrency < 1:
+            raise JobTypeError(f"queue {queue}: concurrency must be at least 1")
+        self.queue_concurrency[queue] = concurrency
 
     def register(
         self,

@@ -282,25 +282,35 @@ class Worker:
         free = self._free()
         if free <= 0:
             return 0
-        busy = Counter(r.job.type for r in self._running.values())
-        full = [t.key for t in self.registry if t.concurrency and busy[t.key] >= t.concurrency]
+        busy_types = Counter(r.job.type for r in self._running.values())
+        busy_queues = Counter(r.job.queue for r in self._running.values())
+        type_caps = {t.key: t.concurrency for t in self.registry if t.concurrency}
+        queue_caps = self.registry.queue_concurrency
+        queues = [q for q in self.queues if busy_queues[q] < queue_caps.get(q, free + 1)]
+        if not queues:
+            return 0
         jobs = await self.store.claim_jobs(
             worker_id=self.id,
-            queues=self.queues,
-            excluded_types=full,
+            queues=queues,
+            excluded_types=[key for key, cap in type_caps.items() if busy_types[key] >= cap],
             limit=free,
             lease_seconds=self.settings.lease_seconds,
         )
         over_cap: list[Job] = []
         for job in jobs:
-            job_type = self.registry.get(job.type) if job.type in self.registry else None
-            if job_type and job_type.concurrency and busy[job.type] >= job_type.concurrency:
+            type_cap = type_caps.get(job.type)
+            queue_cap = queue_caps.get(job.queue)
+            if (type_cap and busy_types[job.type] >= type_cap) or (
+                queue_cap and busy_queues[job.queue] >= queue_cap
+            ):
                 over_cap.append(job)
                 continue
-            busy[job.type] += 1
-            self._start_job(job, job_type)
+            busy_types[job.type] += 1
+            busy_queues[job.queue] += 1
+            self._start_job(job, self.registry.get(job.type) if job.type in self.registry else None)
         if over_cap:
-            # This batch held more of a capped type than its room: hand those back untouched.
+            # The batch held more of a capped type or queue than it has room for: hand those
+            # back untouched (attempt given back) for a later claim or another worker.
             await self.store.release_jobs(self.id, [(j.id, j.attempt) for j in over_cap])
         return len(jobs) - len(over_cap)
 
