@@ -21,9 +21,11 @@ from uuid import UUID
 from pydantic import BaseModel
 
 from rota.config import DEFAULT_MAX_ATTEMPTS, DEFAULT_QUEUE, DEFAULT_TIMEOUT_SECONDS, Settings
+from rota.core.auth import OPERATOR_TENANT, Principal, check_scopes
 from rota.core.events import OutcomeEvent
 from rota.core.job import EnqueuedJob, Job, JobStatus, NewJob
 from rota.core.registry import (
+    TENANT_MAX_LENGTH,
     Handler,
     JobType,
     Registry,
@@ -34,12 +36,13 @@ from rota.core.registry import (
 from rota.core.retry import Backoff
 from rota.core.tenancy import Scope
 from rota.core.tracing import new_trace_id, trace_id_of
-from rota.errors import ConfigError, InvalidPayload
+from rota.errors import ConfigError, InvalidPayload, NotFound
 from rota.store.db import AsyncConn, Database, SyncConn
 from rota.store.jobs import JobStore
 from rota.store.listen import Listener
-from rota.store.migrate import MigrationReport, migrate
+from rota.store.migrate import MigrationReport, current_version, latest_version, migrate
 from rota.store.postgres_server import LocalPostgres, find_bindir
+from rota.store.tokens import TokenStore
 from rota.store.workers import WorkerStore
 from rota.worker.worker import Worker
 
@@ -322,6 +325,46 @@ class App:
         finally:
             task.cancel()
 
+    # -- API tokens --------------------------------------------------------------------------
+
+    async def create_token(
+        self,
+        *,
+        tenant_id: str,
+        scopes: Sequence[str],
+        name: str | None = None,
+        expires_at: datetime | None = None,
+    ) -> tuple[str, dict[str, Any]]:
+        """Create an API token; returns its text (shown once, only a hash is stored) and
+        record. ``tenant_id="*"`` makes an operator token.
+
+        Raises:
+            ConfigError: unknown scope or malformed tenant.
+        """
+        try:
+            checked = check_scopes(list(scopes))
+        except ValueError as error:
+            raise ConfigError(str(error)) from None
+        if tenant_id != OPERATOR_TENANT and not _is_tenant_text(tenant_id):
+            raise ConfigError("tenant must be 1-128 characters, or * for an operator token")
+        await self._ensure_db()
+        return await self.tokens_store().create_token(
+            tenant_id=tenant_id, scopes=checked, name=name, expires_at=expires_at
+        )
+
+    async def revoke_token(self, token_id: str) -> None:
+        await self._ensure_db()
+        if not await self.tokens_store().revoke_token(token_id):
+            raise NotFound(f"token {token_id} not found")
+
+    async def list_tokens(self) -> list[dict[str, Any]]:
+        await self._ensure_db()
+        return await self.tokens_store().list_tokens()
+
+    async def authenticate(self, token: str) -> Principal | None:
+        await self._ensure_db()
+        return await self.tokens_store().authenticate(token)
+
     # -- running -----------------------------------------------------------------------------
 
     def worker(
@@ -366,6 +409,14 @@ class App:
     def jobs_store(self) -> JobStore:
         return JobStore(self.database(), self.settings.schema_name)
 
+    def tokens_store(self) -> TokenStore:
+        return TokenStore(self.database(), self.settings.schema_name)
+
+    def migration_version(self) -> tuple[int, int]:
+        """(applied, latest) schema versions."""
+        with self.database().connect_sync("rota-migrate") as conn:
+            return current_version(conn, self.settings.schema_name), latest_version()
+
     async def _ensure_db(self) -> None:
         if self._db is None:
             await asyncio.to_thread(self.database)
@@ -381,6 +432,10 @@ class App:
 
     def job_types(self) -> list[JobType]:
         return list(self.registry)
+
+
+def _is_tenant_text(tenant_id: str) -> bool:
+    return 0 < len(tenant_id) <= TENANT_MAX_LENGTH and "\x00" not in tenant_id
 
 
 def _scope(tenant_id: str | None) -> Scope:

@@ -34,7 +34,8 @@ async def test_a_stale_workers_completion_is_rejected_and_logged(
 
     job = await app.enqueue("e.slow", {}, tenant_id="acme")
     store = app.jobs_store()
-    async with running_worker(app):
+    # One slot, held by the blocked handler: this worker cannot re-claim the rescued job.
+    async with running_worker(app, concurrency=1):
         await asyncio.to_thread(entered.wait, 10)
         # The lease runs out (e.g. the worker froze), another worker rescues and re-claims.
         await db.execute(

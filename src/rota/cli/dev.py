@@ -5,17 +5,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sys
+from collections.abc import Iterator
 from typing import Any
 
 import click
+import uvicorn
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from rota.api.app import create_api
 from rota.app import App
 from rota.cli.common import app_option, handle_errors, open_app, run
 from rota.core.job import JobStatus
 from rota.demo import app as demo
+from rota.errors import ConfigError
 
 _FEED_SECONDS = 10.0
 
@@ -24,9 +28,11 @@ _FEED_SECONDS = 10.0
 @app_option
 @click.option("--concurrency", type=click.IntRange(1, 1000), help="jobs at once")
 @click.option("--no-samples", is_flag=True, help="do not enqueue the demo's sample jobs")
+@click.option("--host", default="127.0.0.1", show_default=True, help="API address")
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True)
 @handle_errors
-def dev(app_spec: str, concurrency: int | None, no_samples: bool) -> None:
-    """The one-command demo: database, migrations, worker and sample jobs."""
+def dev(app_spec: str, concurrency: int | None, no_samples: bool, host: str, port: int) -> None:
+    """The one-command demo: database, migrations, API, worker and sample jobs."""
     app = open_app(app_spec)
     console = Console(stderr=False)
     console.print(f"[bold]rota dev[/] starting (schema {app.settings.schema_name})")
@@ -36,34 +42,72 @@ def dev(app_spec: str, concurrency: int | None, no_samples: bool) -> None:
     console.print(f"migrations: {', '.join(report.applied) or 'up to date'}")
     feed = not no_samples and app is demo.app
     try:
-        run(_serve(app, console, concurrency, feed))
+        run(_serve(app, console, concurrency, feed, host, port))
     finally:
         app.stop_local_database()
     console.print("rota dev stopped")
 
 
-async def _serve(app: App, console: Console, concurrency: int | None, feed: bool) -> None:
+async def _serve(
+    app: App, console: Console, concurrency: int | None, feed: bool, host: str, port: int
+) -> None:
     worker = app.worker(concurrency=concurrency)
     worker_task = asyncio.create_task(worker.run())
-    helpers: list[asyncio.Task[Any]] = []
+    server = _ApiServer(
+        uvicorn.Config(create_api(app), host=host, port=port, log_config=None, access_log=False)
+    )
+    helpers: list[asyncio.Task[Any]] = [asyncio.create_task(server.serve())]
     try:
         await _started(worker, worker_task)
+        await _print_api(app, console, server)
         console.print(
             f"worker {worker.id} on queues {', '.join(worker.queues)}; "
-            "try `rota enqueue demo.ping --tenant acme` in another terminal; Ctrl-C stops"
+            "try `rota enqueue demo.ping --tenant acme` in another terminal; Ctrl-C stops",
+            soft_wrap=True,
         )
         if feed:
             helpers.append(asyncio.create_task(_feed(app, console)))
         helpers.append(asyncio.create_task(_show(app, console)))
         await worker_task
     finally:
-        for task in helpers:
+        server.should_exit = True
+        for task in helpers[1:]:
             task.cancel()
         await asyncio.gather(*helpers, return_exceptions=True)
         if not worker_task.done():
             worker.stop()
             await asyncio.gather(worker_task, return_exceptions=True)
         await app.close()
+
+
+class _ApiServer(uvicorn.Server):
+    """uvicorn without its own signal handlers: the worker's handle SIGINT/SIGTERM."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+async def _print_api(app: App, console: Console, server: _ApiServer) -> None:
+    while not server.started:
+        await asyncio.sleep(0.05)
+        if server.should_exit:
+            raise ConfigError("the API server could not start (is the port in use?)")
+    host, port = server.servers[0].sockets[0].getsockname()[:2]
+    operator, _ = await app.create_token(tenant_id="*", scopes=["admin"], name="rota dev")
+    tenant, _ = await app.create_token(
+        tenant_id=demo.TENANTS[0], scopes=["jobs:read", "jobs:write"], name="rota dev"
+    )
+    console.print(f"API: http://{host}:{port}/v1  (OpenAPI: http://{host}:{port}/docs)")
+    console.print(f"operator token (all tenants, admin): {operator}", soft_wrap=True)
+    console.print(
+        f"tenant token ({demo.TENANTS[0]}, jobs:read jobs:write): {tenant}", soft_wrap=True
+    )
+    console.print(
+        f'try: curl -H "Authorization: Bearer {tenant}" '
+        f"http://{host}:{port}/v1/tenants/{demo.TENANTS[0]}/jobs",
+        soft_wrap=True,
+    )
 
 
 async def _started(worker: Any, worker_task: asyncio.Task[None]) -> None:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import click
 
+from rota.cli.api import api
 from rota.cli.dev import dev
 from rota.cli.jobs import cancel, enqueue, list_jobs, retry, status
+from rota.cli.tokens import token
 from rota.cli.worker import drain, migrate, worker
 
 
@@ -15,7 +17,7 @@ def cli() -> None:
     """rota: durable, tenant-aware background jobs on PostgreSQL."""
 
 
-for command in (dev, migrate, worker, drain, enqueue, status, list_jobs, retry, cancel):
+for command in (dev, migrate, worker, drain, api, enqueue, status, list_jobs, retry, cancel, token):
     cli.add_command(command)
 
 

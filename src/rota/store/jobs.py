@@ -231,8 +231,11 @@ class JobStore:
                 cursor = await c.execute(self.q.rescue_jobs, params)
                 return await cursor.fetchall()
 
-    async def release_jobs(self, worker_id: UUID, held: Sequence[tuple[UUID, int]]) -> set[UUID]:
+    async def release_jobs(
+        self, worker_id: UUID, held: Sequence[tuple[UUID, int]], message: str
+    ) -> set[UUID]:
         params = {
+            "message": message,
             "worker_id": worker_id,
             "ids": [job_id for job_id, _ in held],
             "attempts": [attempt for _, attempt in held],
@@ -269,14 +272,20 @@ class JobStore:
         status: str | None = None,
         type: str | None = None,
         queue: str | None = None,
+        created_after: datetime | None = None,
+        created_before: datetime | None = None,
         before: tuple[datetime, UUID] | None = None,
         limit: int = 50,
     ) -> list[Job]:
+        """A page newest first; ``before`` is the (created_at, id) of the previous page's last
+        job (keyset pagination)."""
         params = {
             **scope.params(),
             "status": status,
             "type": type,
             "queue": queue,
+            "created_after": created_after,
+            "created_before": created_before,
             "before_created_at": before[0] if before else None,
             "before_id": before[1] if before else None,
             "limit": limit,

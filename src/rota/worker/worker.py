@@ -240,7 +240,7 @@ class Worker:
         await asyncio.gather(*(r.task for r in remaining), return_exceptions=True)
         held = [(r.job.id, r.job.attempt) for r in remaining]
         try:
-            released = await self.store.release_jobs(self.id, held)
+            released = await self.store.release_jobs(self.id, held, "released at shutdown")
         except DatabaseError as error:
             log.error(
                 "could not release jobs; they return after their lease expires",
@@ -311,7 +311,9 @@ class Worker:
         if over_cap:
             # The batch held more of a capped type or queue than it has room for: hand those
             # back untouched (attempt given back) for a later claim or another worker.
-            await self.store.release_jobs(self.id, [(j.id, j.attempt) for j in over_cap])
+            await self.store.release_jobs(
+                self.id, [(j.id, j.attempt) for j in over_cap], "released: over a concurrency limit"
+            )
         return len(jobs) - len(over_cap)
 
     def _start_job(self, job: Job, job_type: JobType | None) -> None:

@@ -7,6 +7,8 @@ WHERE (%(all_tenants)s OR tenant_id = %(tenant_id)s)
     AND (%(status)s::text IS NULL OR status = %(status)s)
     AND (%(type)s::text IS NULL OR type = %(type)s)
     AND (%(queue)s::text IS NULL OR queue = %(queue)s)
+    AND (%(created_after)s::timestamptz IS NULL OR created_at >= %(created_after)s)
+    AND (%(created_before)s::timestamptz IS NULL OR created_at < %(created_before)s)
     AND (
         %(before_created_at)s::timestamptz IS NULL
         OR (created_at, id) < (%(before_created_at)s::timestamptz, %(before_id)s::uuid)

@@ -1,5 +1,6 @@
--- Graceful shutdown: hand jobs this worker could not finish in its grace period back to the
--- queue untouched (the attempt it counted at claim is given back) and wake other workers.
+-- Hand claimed jobs back to the queue untouched: at graceful shutdown, the jobs a worker
+-- could not finish in its grace period; after a claim, jobs over a concurrency limit. The
+-- attempt counted at claim is given back, and other workers are woken.
 -- Fenced like complete_jobs.sql.
 WITH released AS (
     UPDATE {schema}.jobs AS j
@@ -20,7 +21,7 @@ events AS (
     INSERT INTO {schema}.job_events (
         job_id, tenant_id, kind, from_status, to_status, attempt, message
     )
-    SELECT id, tenant_id, 'transition', 'running', 'queued', attempt, 'released at shutdown'
+    SELECT id, tenant_id, 'transition', 'running', 'queued', attempt, %(message)s
     FROM released
 ),
 notified AS MATERIALIZED (
