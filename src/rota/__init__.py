@@ -1,8 +1,9 @@
 """rota: durable, tenant-aware background jobs for Python on PostgreSQL."""
 
-from rota.app import App, JobRequest
+from rota.app import App
 from rota.core.events import OutcomeEvent
 from rota.core.job import EnqueuedJob, Job, JobStatus
+from rota.core.requests import JobRequest
 from rota.core.retry import Backoff
 from rota.errors import (
     ConfigError,

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import json
 import logging
 import threading
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 from uuid import UUID
@@ -23,25 +23,28 @@ from pydantic import BaseModel
 from rota.config import DEFAULT_MAX_ATTEMPTS, DEFAULT_QUEUE, DEFAULT_TIMEOUT_SECONDS, Settings
 from rota.core.auth import OPERATOR_TENANT, Principal, check_scopes
 from rota.core.events import OutcomeEvent
-from rota.core.job import EnqueuedJob, Job, JobStatus, NewJob
+from rota.core.job import EnqueuedJob, Job, JobStatus
 from rota.core.registry import (
     TENANT_MAX_LENGTH,
     Handler,
     JobType,
     Registry,
-    check_envelope_text,
     check_tenant,
     encode_payload,
 )
+from rota.core.requests import JobRequest, build_job
 from rota.core.retry import Backoff
+from rota.core.schedule import InvalidSchedule, OnMissed, Recurrence, SystemSchedule
 from rota.core.tenancy import Scope
-from rota.core.tracing import new_trace_id, trace_id_of
-from rota.errors import ConfigError, InvalidPayload, NotFound
+from rota.errors import ConfigError, NotFound
+from rota.scheduler.system import SystemScheduler
+from rota.scheduler.user import UserScheduler, recurrence_of
 from rota.store.db import AsyncConn, Database, SyncConn
 from rota.store.jobs import JobStore
 from rota.store.listen import Listener
 from rota.store.migrate import MigrationReport, current_version, latest_version, migrate
 from rota.store.postgres_server import LocalPostgres, find_bindir
+from rota.store.schedules import ScheduleStore
 from rota.store.tokens import TokenStore
 from rota.store.workers import WorkerStore
 from rota.worker.worker import Worker
@@ -49,23 +52,6 @@ from rota.worker.worker import Worker
 log = logging.getLogger("rota")
 
 H = TypeVar("H", bound=Handler)
-
-
-@dataclass(frozen=True, slots=True)
-class JobRequest:
-    """One job for ``enqueue_many``."""
-
-    type: str
-    payload: BaseModel | dict[str, Any] | None = None
-    tenant_id: str | None = None
-    actor_id: str | None = None
-    idempotency_key: str | None = None
-    trace_id: str | None = None
-    traceparent: str | None = None
-    request_id: str | None = None
-    correlation_id: str | None = None
-    priority: int | None = None
-    run_after: datetime | timedelta | None = None
 
 
 class App:
@@ -133,6 +119,39 @@ class App:
 
         return register
 
+    def schedule(
+        self,
+        type: str,
+        *,
+        cron: str,
+        payload: BaseModel | dict[str, Any] | None = None,
+        timezone: str = "UTC",
+        on_missed: OnMissed = "skip",
+        name: str | None = None,
+    ) -> None:
+        """Declare a system schedule: one ``type`` job per tick of ``cron`` (5 fields, or 6
+        with seconds) in ``timezone``, however many workers run. Ticks missed while no
+        worker ran are dropped (``on_missed="skip"``) or fired once (``"run_once"``).
+        Changing or removing the declaration takes effect with the next deploy.
+
+        Raises:
+            UnknownJobType, JobTypeError (not a system job type), InvalidSchedule,
+            InvalidPayload.
+        """
+        job_type = self.registry.get(type)
+        if on_missed not in ("skip", "run_once"):
+            raise InvalidSchedule("on_missed must be 'skip' or 'run_once'")
+        encoded = encode_payload(job_type, payload, self.settings.payload_max_bytes)
+        self.registry.add_schedule(
+            SystemSchedule(
+                key=f"system:{name or type}",
+                job_type=type,
+                recurrence=Recurrence("cron", timezone=timezone, cron=cron),
+                payload=json.loads(encoded),
+                on_missed=on_missed,
+            )
+        )
+
     def queue(self, name: str, *, concurrency: int) -> None:
         """Limit how many jobs of queue ``name`` one worker process runs at once.
 
@@ -195,7 +214,10 @@ class App:
     ) -> list[EnqueuedJob]:
         """Enqueue many jobs in one round trip (one multi-row INSERT). All are validated
         first; one invalid job rejects the batch and nothing is written."""
-        rows = [self._new_job(request) for request in requests]
+        rows = [
+            build_job(self.registry, request, self.settings.payload_max_bytes)
+            for request in requests
+        ]
         if not rows:
             return []
         if connection is not None:
@@ -212,47 +234,14 @@ class App:
         **envelope: Any,
     ) -> EnqueuedJob:
         """``enqueue`` for synchronous code; ``connection`` is a psycopg (sync) connection."""
-        row = self._new_job(JobRequest(type, payload, **envelope))
+        row = build_job(
+            self.registry, JobRequest(type, payload, **envelope), self.settings.payload_max_bytes
+        )
         store = self.jobs_store()
         if connection is not None:
             return store.insert_jobs_sync([row], connection)[0]
         with self.database().connect_sync() as conn:
             return store.insert_jobs_sync([row], conn)[0]
-
-    def _new_job(self, request: JobRequest) -> NewJob:
-        job_type = self.registry.get(request.type)
-        tenant_id = check_tenant(job_type, request.tenant_id)
-        payload_json = encode_payload(job_type, request.payload, self.settings.payload_max_bytes)
-        traceparent = check_envelope_text("traceparent", request.traceparent)
-        trace_id = check_envelope_text("trace_id", request.trace_id)
-        trace_id = trace_id or trace_id_of(traceparent) or new_trace_id()
-        priority = job_type.priority if request.priority is None else request.priority
-        if not -32768 <= priority <= 32767:
-            raise InvalidPayload("priority must be within -32768..32767")
-        run_after, delay = None, None
-        if isinstance(request.run_after, timedelta):
-            delay = request.run_after.total_seconds()
-        elif isinstance(request.run_after, datetime):
-            if request.run_after.tzinfo is None:
-                raise InvalidPayload("run_after must be timezone-aware")
-            run_after = request.run_after.astimezone(UTC)
-        return NewJob(
-            id=uuid.uuid4(),
-            type=job_type.key,
-            queue=job_type.queue,
-            tenant_id=tenant_id,
-            payload_json=payload_json,
-            priority=priority,
-            max_attempts=job_type.max_attempts,
-            run_after=run_after,
-            delay_seconds=delay,
-            actor_id=check_envelope_text("actor_id", request.actor_id),
-            trace_id=trace_id,
-            traceparent=traceparent,
-            request_id=check_envelope_text("request_id", request.request_id),
-            correlation_id=check_envelope_text("correlation_id", request.correlation_id),
-            idempotency_key=check_envelope_text("idempotency_key", request.idempotency_key),
-        )
 
     # -- inspecting and acting on jobs ---------------------------------------------------------
 
@@ -325,6 +314,88 @@ class App:
         finally:
             task.cancel()
 
+    # -- tenants' schedules ------------------------------------------------------------------
+
+    async def create_schedule(
+        self,
+        *,
+        tenant_id: str,
+        type: str,
+        recurrence: Recurrence,
+        payload: BaseModel | dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Create a tenant's schedule; its first run is the recurrence's next tick after now.
+
+        Raises:
+            UnknownJobType, TenantRequired (system type), InvalidPayload, PayloadTooLarge.
+        """
+        job_type = self.registry.get(type)
+        check_tenant(job_type, tenant_id)
+        encoded = encode_payload(job_type, payload, self.settings.payload_max_bytes)
+        await self._ensure_db()
+        store = self.schedules_store()
+        now = await store.database_now()
+        return await store.insert_schedule(
+            {
+                "id": uuid.uuid4(),
+                "tenant_id": tenant_id,
+                "type": type,
+                "payload": json.loads(encoded),
+                **_recurrence_columns(recurrence),
+                "next_run_at": recurrence.next_after(now),
+            }
+        )
+
+    async def list_schedules(self, *, tenant_id: str | None = None) -> list[dict[str, Any]]:
+        await self._ensure_db()
+        return await self.schedules_store().list_schedules(_scope(tenant_id))
+
+    async def get_schedule(
+        self, schedule_id: UUID, *, tenant_id: str | None = None
+    ) -> dict[str, Any]:
+        await self._ensure_db()
+        return await self.schedules_store().get_schedule(schedule_id, _scope(tenant_id))
+
+    async def update_schedule(
+        self,
+        schedule_id: UUID,
+        *,
+        tenant_id: str | None = None,
+        is_paused: bool | None = None,
+        recurrence: Recurrence | None = None,
+        payload: BaseModel | dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Pause, resume, or change a schedule's recurrence or payload. A resumed or changed
+        schedule's next run is its next tick after now (paused time is not made up)."""
+        await self._ensure_db()
+        store = self.schedules_store()
+        current = await store.get_schedule(schedule_id, _scope(tenant_id))
+        new_payload = current["payload"]
+        if payload is not None:
+            job_type = self.registry.get(current["type"])
+            new_payload = json.loads(
+                encode_payload(job_type, payload, self.settings.payload_max_bytes)
+            )
+        new_recurrence = recurrence or recurrence_of(current)
+        paused = current["is_paused"] if is_paused is None else is_paused
+        next_run_at = current["next_run_at"]
+        if recurrence is not None or (current["is_paused"] and not paused):
+            next_run_at = new_recurrence.next_after(await store.database_now())
+        return await store.update_schedule(
+            schedule_id,
+            _scope(tenant_id),
+            {
+                "is_paused": paused,
+                "payload": new_payload,
+                **_recurrence_columns(new_recurrence),
+                "next_run_at": next_run_at,
+            },
+        )
+
+    async def delete_schedule(self, schedule_id: UUID, *, tenant_id: str | None = None) -> None:
+        await self._ensure_db()
+        await self.schedules_store().delete_schedule(schedule_id, _scope(tenant_id))
+
     # -- API tokens --------------------------------------------------------------------------
 
     async def create_token(
@@ -371,6 +442,8 @@ class App:
         self, *, queues: Sequence[str] | None = None, concurrency: int | None = None
     ) -> Worker:
         """A worker for this app (run it with ``await worker.run()`` or ``drain()``)."""
+        interval = self.settings.schedule_interval_seconds
+        system, user = self.schedulers()
         return Worker(
             settings=self.settings,
             registry=self.registry,
@@ -378,6 +451,21 @@ class App:
             queues=queues,
             concurrency=concurrency,
             subscribers=self._subscribers,
+            loops=[(interval, system.run_once), (interval, user.run_once)],
+        )
+
+    def schedulers(self) -> tuple[SystemScheduler, UserScheduler]:
+        """The system and user schedulers (workers run both as loops)."""
+        store = self.schedules_store()
+        max_bytes = self.settings.payload_max_bytes
+        return (
+            SystemScheduler(
+                store,
+                self.registry,
+                grace_seconds=self.settings.schedule_grace_seconds,
+                payload_max_bytes=max_bytes,
+            ),
+            UserScheduler(store, self.registry, payload_max_bytes=max_bytes),
         )
 
     def migrate(self) -> MigrationReport:
@@ -409,6 +497,9 @@ class App:
     def jobs_store(self) -> JobStore:
         return JobStore(self.database(), self.settings.schema_name)
 
+    def schedules_store(self) -> ScheduleStore:
+        return ScheduleStore(self.database(), self.settings.schema_name)
+
     def tokens_store(self) -> TokenStore:
         return TokenStore(self.database(), self.settings.schema_name)
 
@@ -432,6 +523,17 @@ class App:
 
     def job_types(self) -> list[JobType]:
         return list(self.registry)
+
+
+def _recurrence_columns(recurrence: Recurrence) -> dict[str, Any]:
+    return {
+        "kind": recurrence.kind,
+        "time_of_day": recurrence.time_of_day,
+        "weekdays": list(recurrence.weekdays),
+        "day_of_month": recurrence.day_of_month,
+        "cron": recurrence.cron,
+        "timezone": recurrence.timezone,
+    }
 
 
 def _is_tenant_text(tenant_id: str) -> bool:

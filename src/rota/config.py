@@ -32,6 +32,8 @@ DEFAULT_SHUTDOWN_GRACE_SECONDS = 25.0
 DEFAULT_BACKOFF_BASE_SECONDS = 1.0
 DEFAULT_BACKOFF_CAP_SECONDS = 3600.0
 DEFAULT_POOL_MAX_SIZE = 10
+DEFAULT_SCHEDULE_INTERVAL_SECONDS = 1.0
+DEFAULT_SCHEDULE_GRACE_SECONDS = 60.0
 
 _SCHEMA_PATTERN = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
@@ -63,6 +65,17 @@ class Settings(BaseModel):
     concurrency: int = Field(default=DEFAULT_CONCURRENCY, ge=1, le=10_000)
     shutdown_grace_seconds: float = Field(default=DEFAULT_SHUTDOWN_GRACE_SECONDS, ge=0)
     pool_max_size: int = Field(default=DEFAULT_POOL_MAX_SIZE, ge=1, le=1000)
+    schedule_interval_seconds: float = Field(
+        default=DEFAULT_SCHEDULE_INTERVAL_SECONDS,
+        gt=0,
+        le=3600,
+        description="how often each worker looks for due schedule ticks",
+    )
+    schedule_grace_seconds: float = Field(
+        default=DEFAULT_SCHEDULE_GRACE_SECONDS,
+        gt=0,
+        description="a tick later than this is missed (downtime) and follows on_missed",
+    )
     log_level: str = Field(default="INFO")
     log_format: str = Field(default="json", pattern="^(json|text)$")
 

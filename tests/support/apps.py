@@ -71,6 +71,9 @@ def register(target: rota.App) -> rota.App:
     """Declare the test job types on ``target`` (the worker's app or a test's)."""
     target.job("test.work", max_attempts=25, timeout=60)(work)
     target.job("test.noop", max_attempts=5)(noop)
+    target.job("test.tick", system=True)(noop)
+    if os.environ.get("ROTA_TEST_TICK_EVERY_SECOND"):
+        target.schedule("test.tick", cron="* * * * * *")
     return target
 
 

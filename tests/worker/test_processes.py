@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import signal
 import subprocess
@@ -167,3 +168,35 @@ async def test_processes_option_runs_and_stops_several_workers(
     supervisor.send_signal(signal.SIGTERM)
     assert await asyncio.to_thread(supervisor.wait, 30) == 0
     assert await scalar(db, "SELECT count(*) FROM workers WHERE stopped_at IS NULL") == 0
+
+
+async def test_three_worker_processes_fire_each_schedule_tick_once(
+    spawn: Callable[..., subprocess.Popen[bytes]], db: Conn
+) -> None:
+    settings = {
+        "ROTA_TEST_TICK_EVERY_SECOND": "1",
+        "ROTA_SCHEDULE_INTERVAL_SECONDS": "0.1",
+        "ROTA_SCHEDULE_GRACE_SECONDS": "30",
+    }
+    workers = [spawn("--concurrency", "4", **settings) for _ in range(3)]
+
+    async def ticks() -> bool:
+        return await scalar(db, "SELECT count(*) FROM schedule_ticks") >= 8
+
+    await eventually(ticks, timeout=60, interval=0.2)
+    for worker in workers:
+        worker.send_signal(signal.SIGTERM)
+    for worker in workers:
+        assert await asyncio.to_thread(worker.wait, 30) == 0
+
+    rows = await (
+        await db.execute(
+            "SELECT t.tick_at, count(j.id) AS jobs FROM schedule_ticks AS t "
+            "LEFT JOIN jobs AS j ON j.id = t.job_id AND j.type = 'test.tick' "
+            "GROUP BY t.tick_at ORDER BY t.tick_at"
+        )
+    ).fetchall()
+    assert {row["jobs"] for row in rows} == {1}
+    gaps = {(b["tick_at"] - a["tick_at"]).total_seconds() for a, b in itertools.pairwise(rows)}
+    assert gaps == {1.0}  # every second, none skipped, none twice
+    assert await scalar(db, "SELECT count(*) FROM jobs WHERE type = 'test.tick'") == len(rows)

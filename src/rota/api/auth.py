@@ -17,10 +17,11 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from rota.api.problems import ApiError
 from rota.app import App
 from rota.core.auth import Principal, Scope
+from rota.core.registry import TENANT_MAX_LENGTH
 from rota.core.tenancy import Scope as TenantScope
 
-# No tenant can be named this (tenant ids may not contain NUL), so it matches no row.
-NO_TENANT = "\x00no-tenant"
+# No tenant can be named this (tenant ids are at most 128 characters), so it matches no row.
+NO_TENANT = "-" * (TENANT_MAX_LENGTH + 1)
 _bearer = HTTPBearer(auto_error=False, description="rota API token (`rota token create`)")
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="rota", error="invalid_token"'}
 
@@ -73,3 +74,4 @@ def tenant_access(required: Scope) -> Callable[..., Awaitable[Access]]:
 
 ReadAccess = Annotated[Access, Depends(tenant_access(Scope.JOBS_READ))]
 WriteAccess = Annotated[Access, Depends(tenant_access(Scope.JOBS_WRITE))]
+ScheduleWriteAccess = Annotated[Access, Depends(tenant_access(Scope.SCHEDULES_WRITE))]

@@ -4,7 +4,7 @@ converts between it and rota's snake_case values."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -162,3 +162,67 @@ class Problem(_Wire):
 class Health(_Wire):
     status: str
     detail: str | None = None
+
+
+class ScheduleFields(_Wire):
+    kind: Literal["daily", "weekly", "monthly", "cron"]
+    time: str | None = Field(default=None, max_length=5, description="HH:MM, 24-hour")
+    weekdays: list[int] = Field(default_factory=list, max_length=7, description="1=Mon..7=Sun")
+    day_of_month: int | None = Field(default=None, alias="dayOfMonth", ge=1, le=31)
+    cron: str | None = Field(default=None, max_length=200)
+    timezone: str = Field(default="UTC", max_length=64, description="IANA time zone")
+
+
+class ScheduleCreate(ScheduleFields):
+    type: str = Field(min_length=1, max_length=128)
+    payload: dict[str, Any] = Field(default_factory=dict)
+
+
+class ScheduleUpdate(_Wire):
+    paused: bool | None = None
+    payload: dict[str, Any] | None = None
+    recurrence: ScheduleFields | None = None
+
+
+class ScheduleDocument(_Wire):
+    schedule_id: UUID = Field(alias="scheduleId")
+    tenant_id: str = Field(alias="tenantId")
+    type: str
+    payload: dict[str, Any]
+    kind: str
+    time: str | None
+    weekdays: list[int]
+    day_of_month: int | None = Field(alias="dayOfMonth")
+    cron: str | None
+    timezone: str
+    paused: bool
+    next_run_at: datetime = Field(alias="nextRunAt")
+    last_run_at: datetime | None = Field(alias="lastRunAt")
+    last_job_id: UUID | None = Field(alias="lastJobId")
+    created_at: datetime = Field(alias="createdAt")
+    updated_at: datetime = Field(alias="updatedAt")
+
+    @classmethod
+    def of(cls, row: dict[str, Any]) -> ScheduleDocument:
+        return cls(
+            schedule_id=row["id"],
+            tenant_id=row["tenant_id"],
+            type=row["type"],
+            payload=row["payload"],
+            kind=row["kind"],
+            time=row["time_of_day"],
+            weekdays=list(row["weekdays"] or []),
+            day_of_month=row["day_of_month"],
+            cron=row["cron"],
+            timezone=row["timezone"],
+            paused=row["is_paused"],
+            next_run_at=row["next_run_at"],
+            last_run_at=row["last_run_at"],
+            last_job_id=row["last_job_id"],
+            created_at=row["created_at"],
+            updated_at=row["updated_at"],
+        )
+
+
+class ScheduleList(_Wire):
+    items: list[ScheduleDocument]

@@ -7,6 +7,7 @@ import click
 from rota.cli.api import api
 from rota.cli.dev import dev
 from rota.cli.jobs import cancel, enqueue, list_jobs, retry, status
+from rota.cli.schedules import schedules
 from rota.cli.tokens import token
 from rota.cli.worker import drain, migrate, worker
 
@@ -17,7 +18,20 @@ def cli() -> None:
     """rota: durable, tenant-aware background jobs on PostgreSQL."""
 
 
-for command in (dev, migrate, worker, drain, api, enqueue, status, list_jobs, retry, cancel, token):
+for command in (
+    dev,
+    migrate,
+    worker,
+    drain,
+    api,
+    enqueue,
+    status,
+    list_jobs,
+    retry,
+    cancel,
+    schedules,
+    token,
+):
     cli.add_command(command)
 
 

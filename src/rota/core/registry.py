@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from rota.core.retry import Backoff
+from rota.core.schedule import SystemSchedule
 from rota.errors import (
     InvalidPayload,
     JobTypeError,
@@ -65,6 +66,19 @@ class Registry:
     def __init__(self) -> None:
         self._types: dict[str, JobType] = {}
         self.queue_concurrency: dict[str, int] = {}
+        self.schedules: dict[str, SystemSchedule] = {}
+
+    def add_schedule(self, schedule: SystemSchedule) -> None:
+        """Declare a system schedule; its job type must be a registered system job type."""
+        job_type = self.get(schedule.job_type)
+        if not job_type.is_system:
+            raise JobTypeError(
+                f"{job_type.key} is a user job; schedules in code enqueue system jobs "
+                "(declare it with system=True, or use a tenant's schedule)"
+            )
+        if schedule.key in self.schedules:
+            raise JobTypeError(f"schedule {schedule.key!r} is declared twice")
+        self.schedules[schedule.key] = schedule
 
     def limit_queue(self, queue: str, concurrency: int) -> None:
         """Run at most ``concurrency`` jobs of ``queue`` at once in one worker process."""

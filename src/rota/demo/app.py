@@ -2,7 +2,7 @@
 
 ``demo.ping`` answers at once, ``demo.report`` reports progress, ``demo.reminder`` logs with
 its tenant's context, ``demo.flaky`` fails on purpose until it is poisoned, and
-``demo.cleanup`` is a system job (no tenant).
+``demo.cleanup`` is a system job (no tenant) run by an hourly schedule.
 """
 
 from __future__ import annotations
@@ -74,6 +74,9 @@ async def cleanup(ctx: rota.JobContext, payload: dict[str, Any]) -> dict[str, in
     return {"removed": 0}
 
 
+app.schedule("demo.cleanup", cron="0 * * * *", on_missed="run_once")
+
+
 async def enqueue_samples(target: rota.App, round_number: int = 0) -> int:
     """Enqueue one round of sample jobs for every demo tenant; returns how many."""
     requests: list[rota.JobRequest] = []
@@ -95,7 +98,5 @@ async def enqueue_samples(target: rota.App, round_number: int = 0) -> int:
             ),
         ]
     requests.append(rota.JobRequest("demo.flaky", Flaky(), tenant_id=TENANTS[0]))
-    if round_number == 0:
-        requests.append(rota.JobRequest("demo.cleanup", {}))
     await target.enqueue_many(requests)
     return len(requests)

@@ -70,6 +70,7 @@ class Worker:
         queues: Sequence[str] | None = None,
         concurrency: int | None = None,
         subscribers: Sequence[OutcomeSubscriber] = (),
+        loops: Sequence[tuple[float, Callable[[], Awaitable[int]]]] = (),
     ) -> None:
         self.id: UUID = uuid4()  # random per process start, never a host name
         self.settings = settings
@@ -80,6 +81,7 @@ class Worker:
         self.store = JobStore(db, settings.schema_name)
         self.workers = WorkerStore(db, settings.schema_name)
         self._subscribers = list(subscribers)
+        self._loops = list(loops)  # (interval, run_once) of loops run beside the claimer
         self._running: dict[UUID, _Running] = {}
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
@@ -123,6 +125,10 @@ class Worker:
                 self._every(self.settings.prune_interval_seconds, self._pruner.run_once),
                 name="rota-pruner",
             ),
+            *(
+                asyncio.create_task(self._every(interval, run_once))
+                for interval, run_once in self._loops
+            ),
         ]
         try:
             with contextlib.suppress(asyncio.TimeoutError):
@@ -149,6 +155,8 @@ class Worker:
         total = 0
         try:
             await self._rescuer.run_once()
+            for _, run_once in self._loops:  # e.g. enqueue due schedule ticks first
+                await run_once()
             self.started.set()
             while not self._stopping.is_set():
                 claimed = await self._claim_and_start()

@@ -39,7 +39,7 @@ PAGE_MAX = 200
 STREAM_KEEPALIVE_SECONDS = 15.0
 
 
-def _problems(*codes: int) -> dict[int | str, dict[str, Any]]:
+def problems_for(*codes: int) -> dict[int | str, dict[str, Any]]:
     return {code: {"model": Problem, "content": {"application/problem+json": {}}} for code in codes}
 
 
@@ -57,7 +57,7 @@ def _not_found(job_id: UUID | None = None) -> NotFound:
     response_model=EnqueueResponse,
     responses={
         200: {"model": EnqueueResponse, "description": "idempotent replay: the existing job"},
-        **_problems(400, 401, 403, 404, 409, 413, 422, 503),
+        **problems_for(400, 401, 403, 404, 409, 413, 422, 503),
     },
     summary="Enqueue a job",
 )
@@ -104,7 +104,7 @@ async def enqueue_job(
 @router.get(
     "/{job_id}",
     response_model=JobDocument,
-    responses=_problems(401, 403, 404, 422, 503),
+    responses=problems_for(401, 403, 404, 422, 503),
     summary="A job's status document",
 )
 async def get_job(
@@ -120,7 +120,7 @@ async def get_job(
 @router.get(
     "",
     response_model=JobPage,
-    responses=_problems(400, 401, 403, 404, 422, 503),
+    responses=problems_for(400, 401, 403, 404, 422, 503),
     summary="A page of jobs, newest first",
 )
 async def list_jobs(
@@ -164,7 +164,7 @@ async def list_jobs(
     "/{job_id}/cancel",
     status_code=202,
     response_model=ActionResponse,
-    responses=_problems(401, 403, 404, 409, 422, 503),
+    responses=problems_for(401, 403, 404, 409, 422, 503),
     summary="Cancel a queued job, or ask a running one to stop",
 )
 async def cancel_job(
@@ -181,7 +181,7 @@ async def cancel_job(
     "/{job_id}/retry",
     status_code=202,
     response_model=ActionResponse,
-    responses=_problems(401, 403, 404, 409, 422, 503),
+    responses=problems_for(401, 403, 404, 409, 422, 503),
     summary="Queue a failed, poisoned or cancelled job again",
 )
 async def retry_job(
@@ -202,7 +202,7 @@ async def retry_job(
             "content": {"text/event-stream": {"schema": {"type": "string"}}},
             "description": "JSON list, or a live stream with Accept: text/event-stream",
         },
-        **_problems(401, 403, 404, 422, 503),
+        **problems_for(401, 403, 404, 422, 503),
     },
     summary="A job's transitions and progress; live with Accept: text/event-stream",
 )

@@ -1,0 +1,16 @@
+-- Fire one tick of a system schedule: the tick row and its job are inserted by one
+-- statement, and the primary key of schedule_ticks lets exactly one scheduler win the tick.
+-- A losing scheduler inserts nothing and gets no row back.
+WITH tick AS (
+    INSERT INTO {schema}.schedule_ticks (schedule_key, tick_at, job_id)
+    VALUES (%(schedule_key)s, %(tick_at)s, %(job_id)s)
+    ON CONFLICT (schedule_key, tick_at) DO NOTHING
+    RETURNING job_id
+)
+INSERT INTO {schema}.jobs (
+    id, type, queue, payload, priority, max_attempts, correlation_id, trace_id, run_after
+)
+SELECT job_id, %(type)s, %(queue)s, %(payload)s::jsonb, %(priority)s, %(max_attempts)s,
+    %(schedule_key)s, %(trace_id)s, now()
+FROM tick
+RETURNING id
