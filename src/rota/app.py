@@ -20,10 +20,18 @@ from uuid import UUID
 
 from pydantic import BaseModel
 
-from rota.config import DEFAULT_MAX_ATTEMPTS, DEFAULT_QUEUE, DEFAULT_TIMEOUT_SECONDS, Settings
+from rota.config import (
+    DEFAULT_BACKOFF_BASE_SECONDS,
+    DEFAULT_BACKOFF_CAP_SECONDS,
+    DEFAULT_MAX_ATTEMPTS,
+    DEFAULT_QUEUE,
+    DEFAULT_TIMEOUT_SECONDS,
+    Settings,
+)
 from rota.core.auth import OPERATOR_TENANT, Principal, check_scopes
 from rota.core.events import OutcomeEvent
 from rota.core.job import EnqueuedJob, Job, JobStatus
+from rota.core.limits import RateLimit
 from rota.core.registry import (
     TENANT_MAX_LENGTH,
     Handler,
@@ -39,6 +47,7 @@ from rota.core.tenancy import Scope
 from rota.errors import ConfigError, NotFound
 from rota.scheduler.system import SystemScheduler
 from rota.scheduler.user import UserScheduler, recurrence_of
+from rota.store.claims import ClaimStore
 from rota.store.db import AsyncConn, Database, SyncConn
 from rota.store.jobs import JobStore
 from rota.store.listen import Listener
@@ -50,6 +59,11 @@ from rota.store.workers import WorkerStore
 from rota.worker.worker import Worker
 
 log = logging.getLogger("rota")
+
+DEFAULT_BACKOFF = Backoff(
+    base=timedelta(seconds=DEFAULT_BACKOFF_BASE_SECONDS),
+    cap=timedelta(seconds=DEFAULT_BACKOFF_CAP_SECONDS),
+)
 
 H = TypeVar("H", bound=Handler)
 
@@ -91,12 +105,17 @@ class App:
         backoff: Backoff | None = None,
         system: bool = False,
         payload_model: type[BaseModel] | None = None,
+        global_concurrency: int | None = None,
+        rate_limit: RateLimit | tuple[int, float] | None = None,
     ) -> Callable[[H], H]:
         """Register the decorated function as the handler of job type ``type``.
 
         The handler takes ``(ctx: rota.JobContext, payload: Model)`` where ``Model`` is a
         Pydantic model (or ``dict`` for free-form payloads); ``async def`` runs on the
         worker's loop, ``def`` in a thread. ``system=True`` declares a job without a tenant.
+        ``global_concurrency`` caps running jobs of the type across all workers and
+        ``rate_limit=(runs, per_seconds)`` caps its starts; both are enforced in the
+        database on fair queues.
 
         Raises:
             JobTypeError: malformed or duplicate type, or an option out of range.
@@ -111,9 +130,11 @@ class App:
                 timeout=timeout if isinstance(timeout, timedelta) else timedelta(seconds=timeout),
                 concurrency=concurrency,
                 priority=priority,
-                backoff=backoff or Backoff(),
+                backoff=backoff or DEFAULT_BACKOFF,
                 is_system=system,
                 payload_model=payload_model,
+                global_concurrency=global_concurrency,
+                rate_limit=RateLimit(*rate_limit) if isinstance(rate_limit, tuple) else rate_limit,
             )
             return handler
 
@@ -152,13 +173,37 @@ class App:
             )
         )
 
-    def queue(self, name: str, *, concurrency: int) -> None:
-        """Limit how many jobs of queue ``name`` one worker process runs at once.
+    def queue(self, name: str, *, concurrency: int | None = None, fair: bool | None = None) -> None:
+        """Configure queue ``name``: ``concurrency`` caps how many of its jobs one worker
+        process runs at once; ``fair=False`` claims it in plain FIFO order, without tenant
+        fairness or database-enforced limits (default: the ``fair_claims`` setting).
 
         Example:
             >>> app.queue("reports", concurrency=2)
+            >>> app.queue("firehose", fair=False)
         """
-        self.registry.limit_queue(name, concurrency)
+        self.registry.configure_queue(name, concurrency, fair)
+
+    async def set_tenant_limits(
+        self, tenant_id: str, *, weight: int = 1, max_running: int | None = None
+    ) -> dict[str, Any]:
+        """A tenant's share of claims while backlogged (``weight``, 1-1000) and its cap on
+        running jobs across all workers (``max_running``; None: the default cap)."""
+        if not 1 <= weight <= 1000:
+            raise ConfigError("weight must be within 1..1000")
+        if max_running is not None and max_running < 0:
+            raise ConfigError("max_running must be 0 or more")
+        if not _is_tenant_text(tenant_id):
+            raise ConfigError("tenant must be 1-128 characters")
+        await self._ensure_db()
+        return await self.claims_store().set_tenant_limits(tenant_id, weight, max_running)
+
+    async def tenant_stats(
+        self, *, tenant_id: str | None = None, limit: int = 100
+    ) -> list[dict[str, Any]]:
+        """Per tenant: queued jobs, running jobs, age of the oldest due queued job."""
+        await self._ensure_db()
+        return await self.claims_store().tenant_stats(tenant_id, limit)
 
     def subscribe(self, subscriber: Callable[[OutcomeEvent], None]) -> None:
         """Call ``subscriber`` with every outcome event of jobs run by this process."""
@@ -496,6 +541,9 @@ class App:
 
     def jobs_store(self) -> JobStore:
         return JobStore(self.database(), self.settings.schema_name)
+
+    def claims_store(self) -> ClaimStore:
+        return ClaimStore(self.database(), self.settings.schema_name)
 
     def schedules_store(self) -> ScheduleStore:
         return ScheduleStore(self.database(), self.settings.schema_name)

@@ -76,7 +76,15 @@ class Settings(BaseModel):
         gt=0,
         description="a tick later than this is missed (downtime) and follows on_missed",
     )
-    log_level: str = Field(default="INFO")
+    fair_claims: bool = Field(
+        default=True,
+        description="claim fairly across tenants (and enforce limits) unless a queue opts out",
+    )
+    tenant_default_weight: int = Field(default=1, ge=1, le=1000)
+    tenant_max_running: int | None = Field(
+        default=None, ge=0, description="default cap on a tenant's running jobs (all workers)"
+    )
+    log_level: str = Field(default="INFO", pattern="^(?i:debug|info|warning|error|critical)$")
     log_format: str = Field(default="json", pattern="^(json|text)$")
 
     @model_validator(mode="after")

@@ -58,7 +58,7 @@ def handle_errors(command: Callable[..., Any]) -> Callable[..., Any]:
         except RotaError as error:
             fail(str(error))
         except KeyboardInterrupt:
-            fail("interrupted", 130)
+            fail("interrupted")
         except OSError as error:
             fail(f"{type(error).__name__}: {error}")
 

@@ -18,7 +18,6 @@ from rota.api.app import create_api
 from rota.app import App
 from rota.cli.common import app_option, handle_errors, open_app, run
 from rota.core.job import JobStatus
-from rota.demo import app as demo
 from rota.errors import ConfigError
 
 _FEED_SECONDS = 10.0
@@ -40,6 +39,8 @@ def dev(app_spec: str, concurrency: int | None, no_samples: bool, host: str, por
     console.print(f"database: {url}")
     report = app.migrate()
     console.print(f"migrations: {', '.join(report.applied) or 'up to date'}")
+    from rota.demo import app as demo  # not at import: its App() reads ROTA_* variables
+
     feed = not no_samples and app is demo.app
     try:
         run(_serve(app, console, concurrency, feed, host, port))
@@ -93,19 +94,19 @@ async def _print_api(app: App, console: Console, server: _ApiServer) -> None:
         await asyncio.sleep(0.05)
         if server.should_exit:
             raise ConfigError("the API server could not start (is the port in use?)")
+    from rota.demo.app import TENANTS
+
     host, port = server.servers[0].sockets[0].getsockname()[:2]
     operator, _ = await app.create_token(tenant_id="*", scopes=["admin"], name="rota dev")
     tenant, _ = await app.create_token(
-        tenant_id=demo.TENANTS[0], scopes=["jobs:read", "jobs:write"], name="rota dev"
+        tenant_id=TENANTS[0], scopes=["jobs:read", "jobs:write"], name="rota dev"
     )
     console.print(f"API: http://{host}:{port}/v1  (OpenAPI: http://{host}:{port}/docs)")
     console.print(f"operator token (all tenants, admin): {operator}", soft_wrap=True)
-    console.print(
-        f"tenant token ({demo.TENANTS[0]}, jobs:read jobs:write): {tenant}", soft_wrap=True
-    )
+    console.print(f"tenant token ({TENANTS[0]}, jobs:read jobs:write): {tenant}", soft_wrap=True)
     console.print(
         f'try: curl -H "Authorization: Bearer {tenant}" '
-        f"http://{host}:{port}/v1/tenants/{demo.TENANTS[0]}/jobs",
+        f"http://{host}:{port}/v1/tenants/{TENANTS[0]}/jobs",
         soft_wrap=True,
     )
 
@@ -119,9 +120,11 @@ async def _started(worker: Any, worker_task: asyncio.Task[None]) -> None:
 
 
 async def _feed(app: App, console: Console) -> None:
+    from rota.demo.app import enqueue_samples
+
     round_number = 0
     while True:
-        count = await demo.enqueue_samples(app, round_number)
+        count = await enqueue_samples(app, round_number)
         console.print(f"enqueued {count} sample jobs (round {round_number})")
         round_number += 1
         await asyncio.sleep(_FEED_SECONDS)

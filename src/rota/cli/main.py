@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
 
 from rota.cli.api import api
@@ -36,4 +38,15 @@ for command in (
 
 
 def main() -> None:
-    cli(prog_name="rota")
+    """Run the CLI: usage errors are one line on stderr and exit 2."""
+    try:
+        cli.main(prog_name="rota", standalone_mode=False)
+    except click.UsageError as error:
+        command = error.ctx.command_path if error.ctx else "rota"
+        click.echo(f"rota: error: {error.format_message()} (see {command} --help)", err=True)
+        sys.exit(2)
+    except click.exceptions.Abort:
+        click.echo("rota: error: aborted", err=True)
+        sys.exit(1)
+    except click.exceptions.Exit as done:
+        sys.exit(done.exit_code)

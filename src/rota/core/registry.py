@@ -13,6 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from rota.core.limits import RateLimit
 from rota.core.retry import Backoff
 from rota.core.schedule import SystemSchedule
 from rota.errors import (
@@ -46,6 +47,8 @@ class JobType:
     backoff: Backoff
     is_system: bool
     is_async: bool
+    global_concurrency: int | None = None
+    rate_limit: RateLimit | None = None
 
     def parse_payload(self, payload: Mapping[str, Any]) -> Any:
         """The handler's argument: a model instance, or the dict when the type has no model."""
@@ -66,6 +69,7 @@ class Registry:
     def __init__(self) -> None:
         self._types: dict[str, JobType] = {}
         self.queue_concurrency: dict[str, int] = {}
+        self.queue_fairness: dict[str, bool] = {}
         self.schedules: dict[str, SystemSchedule] = {}
 
     def add_schedule(self, schedule: SystemSchedule) -> None:
@@ -80,13 +84,17 @@ class Registry:
             raise JobTypeError(f"schedule {schedule.key!r} is declared twice")
         self.schedules[schedule.key] = schedule
 
-    def limit_queue(self, queue: str, concurrency: int) -> None:
-        """Run at most ``concurrency`` jobs of ``queue`` at once in one worker process."""
+    def configure_queue(self, queue: str, concurrency: int | None, fair: bool | None) -> None:
+        """Per-process ``concurrency`` of ``queue``, and whether it is claimed fairly across
+        tenants (with limits) or in plain FIFO order."""
         if not QUEUE_PATTERN.match(queue):
             raise JobTypeError(f"queue {queue!r} must match {QUEUE_PATTERN.pattern}")
-        if concurrency < 1:
-            raise JobTypeError(f"queue {queue}: concurrency must be at least 1")
-        self.queue_concurrency[queue] = concurrency
+        if concurrency is not None:
+            if concurrency < 1:
+                raise JobTypeError(f"queue {queue}: concurrency must be at least 1")
+            self.queue_concurrency[queue] = concurrency
+        if fair is not None:
+            self.queue_fairness[queue] = fair
 
     def register(
         self,
@@ -101,6 +109,8 @@ class Registry:
         backoff: Backoff,
         is_system: bool,
         payload_model: type[BaseModel] | None = None,
+        global_concurrency: int | None = None,
+        rate_limit: RateLimit | None = None,
     ) -> JobType:
         """Add a job type.
 
@@ -118,6 +128,8 @@ class Registry:
             raise JobTypeError(f"{key}: timeout must be positive")
         if concurrency is not None and concurrency < 1:
             raise JobTypeError(f"{key}: concurrency must be at least 1")
+        if global_concurrency is not None and global_concurrency < 1:
+            raise JobTypeError(f"{key}: global_concurrency must be at least 1")
         if not -32768 <= priority <= 32767:
             raise JobTypeError(f"{key}: priority must fit in a smallint")
         model = payload_model or _payload_model_of(handler, key)
@@ -133,6 +145,8 @@ class Registry:
             backoff=backoff,
             is_system=is_system,
             is_async=inspect.iscoroutinefunction(handler),
+            global_concurrency=global_concurrency,
+            rate_limit=rate_limit,
         )
         self._types[key] = job_type
         return job_type

@@ -17,8 +17,10 @@ from typing import Any
 from uuid import UUID
 
 import psycopg
+from psycopg.rows import dict_row
 
 from rota.core.job import EnqueuedJob, Job, JobStatus, NewJob
+from rota.core.states import CANCELLABLE, RETRYABLE_BY_OPERATOR
 from rota.core.tenancy import Scope
 from rota.errors import IdempotencyConflict, InvalidState, NotFound
 from rota.store.db import AsyncConn, Database, SyncConn
@@ -92,11 +94,13 @@ class JobStore:
         for one job of a batch leaves none of the batch behind."""
         async with self._conn(conn) as c, _atomic_if_needed(c, jobs):
             with translated():
-                cursor = await c.execute(self.q.insert_jobs, _insert_params(jobs))
+                # A cursor of our own: the caller's connection may use any row factory.
+                cursor = c.cursor(row_factory=dict_row)
+                await cursor.execute(self.q.insert_jobs, _insert_params(jobs))
                 inserted = {row["id"] for row in await cursor.fetchall()}
                 existing: list[dict[str, Any]] = []
                 if len(inserted) < len(jobs):
-                    cursor = await c.execute(
+                    await cursor.execute(
                         self.q.find_idempotent_jobs, _lookup_params(jobs, inserted)
                     )
                     existing = await cursor.fetchall()
@@ -315,6 +319,11 @@ class JobStore:
         async with self._conn() as c, c.transaction():
             with translated():
                 job = await self._lock_job(c, job_id, scope)
+                if job.status not in CANCELLABLE:
+                    raise InvalidState(
+                        f"job {job_id} is {job.status.value}; only queued or running jobs "
+                        "can be cancelled"
+                    )
                 if job.status is JobStatus.QUEUED:
                     await c.execute(
                         self.q.cancel_queued_job,
@@ -345,7 +354,7 @@ class JobStore:
         async with self._conn() as c, c.transaction():
             with translated():
                 job = await self._lock_job(c, job_id, scope)
-                if job.status in (JobStatus.FAILED, JobStatus.POISONED, JobStatus.CANCELLED):
+                if job.status in RETRYABLE_BY_OPERATOR:
                     await c.execute(
                         self.q.retry_job,
                         {

@@ -35,10 +35,12 @@ from rota.core.registry import JobType, Registry
 from rota.core.states import next_state
 from rota.errors import DatabaseError, UnknownJobType
 from rota.observability.logging import job_fields
+from rota.store.claims import ClaimStore
 from rota.store.db import Database
 from rota.store.jobs import Completion, JobStore
 from rota.store.listen import Listener
 from rota.store.workers import WorkerStore
+from rota.worker.claimer import Claimer
 from rota.worker.completer import Completer
 from rota.worker.context import JobContext
 from rota.worker.executor import execute
@@ -90,6 +92,13 @@ class Worker:
             max_workers=self.concurrency + 4, thread_name_prefix="rota-handler"
         )
         self._completer = Completer(self.store, self.id)
+        self._claimer = Claimer(
+            jobs=self.store,
+            claims=ClaimStore(db, settings.schema_name),
+            registry=registry,
+            settings=settings,
+            worker_id=self.id,
+        )
         self._rescuer = Rescuer(self.store)
         self._pruner = Pruner(
             self.store,
@@ -297,12 +306,10 @@ class Worker:
         queues = [q for q in self.queues if busy_queues[q] < queue_caps.get(q, free + 1)]
         if not queues:
             return 0
-        jobs = await self.store.claim_jobs(
-            worker_id=self.id,
-            queues=queues,
-            excluded_types=[key for key, cap in type_caps.items() if busy_types[key] >= cap],
-            limit=free,
-            lease_seconds=self.settings.lease_seconds,
+        jobs = await self._claimer.claim(
+            queues,
+            free,
+            [key for key, cap in type_caps.items() if busy_types[key] >= cap],
         )
         over_cap: list[Job] = []
         for job in jobs:

@@ -1,21 +1,29 @@
 -- Claim up to `limit` due jobs of the given queues for one worker, highest priority
--- (lowest number) first, then oldest run_after. Served by jobs_claim_idx.
+-- (lowest number) first, then oldest run_after. One LATERAL index scan of jobs_claim_idx
+-- per queue, each stopping after `limit` rows: `queue = ANY(...)` in one scan could not use
+-- the index's order and sorted the whole queue (ADR 0001).
 -- FOR UPDATE SKIP LOCKED lets any number of workers claim at once without blocking or
 -- double-claiming. The attempt is counted here, at claim, so a handler that kills its process
 -- still uses up its attempts. attempt < max_attempts sits before the LIMIT so a row that can
 -- never run cannot take a slot. The claim transaction ends with this statement: no
 -- transaction stays open while handlers run.
 WITH candidates AS (
-    SELECT id
-    FROM {schema}.jobs
-    WHERE status = 'queued'
-        AND queue = ANY(%(queues)s::text[])
-        AND run_after <= now()
-        AND attempt < max_attempts
-        AND NOT (type = ANY(%(excluded_types)s::text[]))
-    ORDER BY priority, run_after
+    SELECT c.id
+    FROM unnest(%(queues)s::text[]) AS q(queue)
+    CROSS JOIN LATERAL (
+        SELECT id, priority, run_after
+        FROM {schema}.jobs
+        WHERE status = 'queued'
+            AND queue = q.queue
+            AND run_after <= now()
+            AND attempt < max_attempts
+            AND NOT (type = ANY(%(excluded_types)s::text[]))
+        ORDER BY priority, run_after
+        LIMIT %(limit)s
+        FOR UPDATE SKIP LOCKED
+    ) AS c
+    ORDER BY c.priority, c.run_after
     LIMIT %(limit)s
-    FOR UPDATE SKIP LOCKED
 ),
 claimed AS (
     UPDATE {schema}.jobs AS j

@@ -1,8 +1,9 @@
 -- Re-queue running jobs whose lease ended (their worker crashed, froze or lost the database),
 -- or poison them when their attempts are used up; the attempt was counted at claim.
--- Any worker may run this at any time: SKIP LOCKED avoids contention, and the lease test is
--- repeated in the UPDATE so a job completed or re-claimed since the scan is left alone
--- (River #1302). Database time only. Served by jobs_lease_idx.
+-- Any worker may run this at any time: SKIP LOCKED avoids contention, and FOR UPDATE
+-- re-tests the lease on the locked row version, so a job completed or re-claimed since the
+-- scan is left alone (River #1302); the UPDATE then finds each row by primary key.
+-- Database time only. Served by jobs_lease_idx.
 WITH expired AS (
     SELECT id, locked_by
     FROM {schema}.jobs
@@ -26,8 +27,6 @@ rescued AS (
         )
     FROM expired AS e
     WHERE j.id = e.id
-        AND j.status = 'running'
-        AND j.locked_until < now()
     RETURNING j.id, j.type, j.queue, j.tenant_id, j.attempt, j.run_id, j.started_at,
         j.status, e.locked_by
 ),

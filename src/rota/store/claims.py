@@ -1,0 +1,152 @@
+"""ClaimStore: the fair claim (tenants round robin, limits counted in the database)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, nullcontext
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from psycopg import AsyncCursor
+from psycopg.rows import dict_row
+
+from rota.core.job import Job
+from rota.core.limits import RateLimit, grant_runs, spend
+from rota.store.db import AsyncConn, Database
+from rota.store.jobs import job_from_row, translated
+from rota.store.queries import Queries
+
+MAX_TENANTS_PER_CLAIM = 100
+
+
+@dataclass(frozen=True, slots=True)
+class FairClaim:
+    """One fair claim's inputs for one queue."""
+
+    queue: str
+    cursor: str
+    limit: int
+    worker_id: UUID
+    lease_seconds: float
+    excluded_types: Sequence[str] = ()
+    type_caps: Mapping[str, int] = field(default_factory=dict)
+    rate_limits: Mapping[str, RateLimit] = field(default_factory=dict)
+    default_weight: int = 1
+    default_max_running: int | None = None
+    lock_tenants: bool = False
+
+
+class ClaimStore:
+    def __init__(self, db: Database, schema: str) -> None:
+        self.db = db
+        self.q = Queries(schema)
+
+    async def has_tenant_caps(self) -> bool:
+        with translated():
+            async with self.db.connection() as conn:
+                cursor = await conn.execute(self.q.has_tenant_caps)
+                row = await cursor.fetchone()
+        return bool(row and row["has_caps"])
+
+    async def claim_fair(self, claim: FairClaim) -> tuple[list[Job], str]:
+        """Claim in weighted round robin across tenants; returns the jobs and the cursor to
+        continue from (the last tenant visited, '' to wrap around)."""
+        locking = claim.lock_tenants or bool(claim.type_caps) or bool(claim.rate_limits)
+        with translated():
+            async with self.db.connection() as conn, _transaction_if(conn, locking):
+                cursor: AsyncCursor[dict[str, Any]] = conn.cursor(row_factory=dict_row)
+                tenants, priority = await self._scan(cursor, claim, claim.cursor, locking)
+                if not tenants and claim.cursor:
+                    tenants, priority = await self._scan(cursor, claim, "", locking)
+                if not tenants:
+                    return [], ""
+                excluded = list(claim.excluded_types)
+                if claim.type_caps:
+                    await cursor.execute(self.q.lock_types, {"types": list(claim.type_caps)})
+                    locked = {row["type"] for row in await cursor.fetchall()}
+                    excluded += [t for t in claim.type_caps if t not in locked]
+                grants: dict[str, int] = {}
+                rate_clock: dict[str, tuple[datetime, datetime]] = {}
+                for type_key, rate in claim.rate_limits.items():
+                    await cursor.execute(self.q.lock_rate, {"key": f"type:{type_key}"})
+                    row = await cursor.fetchone()
+                    assert row is not None
+                    rate_clock[type_key] = (row["tat"], row["now"])
+                    grants[type_key], _ = grant_runs(rate, row["tat"], row["now"], claim.limit)
+                    if grants[type_key] == 0:
+                        excluded.append(type_key)
+                limited = sorted(set(claim.type_caps) | set(grants))
+                await cursor.execute(
+                    self.q.claim_jobs_fair,
+                    {
+                        "tenants": tenants,
+                        "queue": claim.queue,
+                        "priority": priority,
+                        "limit": claim.limit,
+                        "worker_id": claim.worker_id,
+                        "lease_seconds": claim.lease_seconds,
+                        "excluded_types": excluded,
+                        "default_weight": claim.default_weight,
+                        "default_max_running": claim.default_max_running,
+                        "limited_types": limited,
+                        "type_caps": [claim.type_caps.get(t) for t in limited],
+                        "type_grants": [grants.get(t) for t in limited],
+                    },
+                )
+                jobs = [job_from_row(row) for row in await cursor.fetchall()]
+                for type_key, (tat, now) in rate_clock.items():
+                    used = sum(1 for job in jobs if job.type == type_key)
+                    await cursor.execute(
+                        self.q.set_rate,
+                        {
+                            "key": f"type:{type_key}",
+                            "tat": spend(claim.rate_limits[type_key], tat, now, used),
+                        },
+                    )
+        return jobs, tenants[-1]
+
+    async def _scan(
+        self, cursor: AsyncCursor[dict[str, Any]], claim: FairClaim, start: str, locking: bool
+    ) -> tuple[list[str], int]:
+        await cursor.execute(
+            self.q.scan_tenants,
+            {
+                "queue": claim.queue,
+                "cursor": start,
+                "tenant_count": max(1, min(claim.limit, MAX_TENANTS_PER_CLAIM)),
+                "lock": locking,
+            },
+        )
+        rows = await cursor.fetchall()
+        return [row["tenant_key"] for row in rows], (rows[0]["priority"] if rows else 0)
+
+    async def tenant_stats(self, tenant_id: str | None, limit: int) -> list[dict[str, Any]]:
+        with translated():
+            async with self.db.connection() as conn:
+                cursor = await conn.execute(
+                    self.q.tenant_stats, {"tenant_id": tenant_id, "limit": limit}
+                )
+                return await cursor.fetchall()
+
+    async def set_tenant_limits(
+        self, tenant_id: str, weight: int, max_running: int | None
+    ) -> dict[str, Any]:
+        params = {"tenant_id": tenant_id, "weight": weight, "max_running": max_running}
+        with translated():
+            async with self.db.connection() as conn:
+                cursor = await conn.execute(self.q.set_tenant_limits, params)
+                row = await cursor.fetchone()
+        assert row is not None
+        return row
+
+    async def list_tenant_limits(self) -> list[dict[str, Any]]:
+        with translated():
+            async with self.db.connection() as conn:
+                cursor = await conn.execute(self.q.list_tenant_limits)
+                return await cursor.fetchall()
+
+
+def _transaction_if(conn: AsyncConn, needed: bool) -> AbstractAsyncContextManager[Any]:
+    return conn.transaction() if needed else nullcontext()

@@ -1,0 +1,101 @@
+-- Fair claim, step 2: claim up to `limit` due jobs of one queue and priority from the tenants
+-- scan_tenants.sql chose, in weighted round robin: each round takes `weight` jobs per tenant
+-- (oldest first), rounds repeat until `limit` is reached, so one backlogged tenant cannot
+-- starve others while a lone tenant still gets a full batch.
+-- Limits are counted here, in a statement that starts after scan_tenants.sql and
+-- lock_types.sql took their advisory locks, so its snapshot sees every claim committed by
+-- a claimer that held those locks before: a tenant's `room` is its cap minus its running
+-- jobs; a capped type's room is its cap minus its running jobs, and a rate-limited type's
+-- is what reserve_rate.sql granted. The rest is as in claim_jobs.sql (attempt counted at
+-- claim, lease, transition event). Served by jobs_fair_claim_idx and jobs_running_idx.
+WITH tenants AS (
+    SELECT t.tenant_key,
+        t.ord,
+        COALESCE(l.weight, %(default_weight)s) AS weight,
+        COALESCE(l.max_running, %(default_max_running)s) - (
+            SELECT count(*)
+            FROM {schema}.jobs AS r
+            WHERE r.status = 'running'
+                AND COALESCE(r.tenant_id, '') = t.tenant_key
+        ) AS room
+    FROM unnest(%(tenants)s::text[]) WITH ORDINALITY AS t(tenant_key, ord)
+    LEFT JOIN {schema}.tenant_limits AS l ON l.tenant_id = t.tenant_key
+),
+rounds AS (
+    SELECT ceil(%(limit)s::numeric / greatest(sum(weight), 1))::integer AS needed
+    FROM tenants
+),
+candidates AS (
+    SELECT c.id,
+        c.type,
+        c.run_after,
+        t.ord,
+        ceil(
+            (row_number() OVER (PARTITION BY t.tenant_key ORDER BY c.run_after))::numeric
+            / t.weight
+        ) AS round
+    FROM tenants AS t
+    CROSS JOIN rounds
+    CROSS JOIN LATERAL (
+        SELECT j.id, j.type, j.run_after
+        FROM {schema}.jobs AS j
+        WHERE j.status = 'queued'
+            AND j.queue = %(queue)s
+            AND j.priority = %(priority)s
+            AND COALESCE(j.tenant_id, '') = t.tenant_key
+            AND j.run_after <= now()
+            AND j.attempt < j.max_attempts
+            AND NOT (j.type = ANY(%(excluded_types)s::text[]))
+        ORDER BY j.run_after
+        LIMIT greatest(0, least(t.weight * rounds.needed, COALESCE(t.room, %(limit)s)))
+        FOR UPDATE SKIP LOCKED
+    ) AS c
+),
+type_rooms AS (
+    SELECT l.type,
+        least(
+            COALESCE(l.cap - (
+                SELECT count(*)
+                FROM {schema}.jobs AS r
+                WHERE r.status = 'running'
+                    AND r.type = l.type
+            ), %(limit)s),
+            COALESCE(l.granted, %(limit)s)
+        ) AS room
+    FROM unnest(%(limited_types)s::text[], %(type_caps)s::integer[], %(type_grants)s::integer[])
+        AS l(type, cap, granted)
+),
+chosen AS (
+    SELECT ranked.id
+    FROM (
+        SELECT c.*,
+            row_number() OVER (PARTITION BY c.type ORDER BY c.round, c.ord, c.run_after)
+                AS in_type
+        FROM candidates AS c
+    ) AS ranked
+    LEFT JOIN type_rooms AS tr ON tr.type = ranked.type
+    WHERE tr.type IS NULL
+        OR ranked.in_type <= tr.room
+    ORDER BY ranked.round, ranked.ord, ranked.run_after
+    LIMIT %(limit)s
+),
+claimed AS (
+    UPDATE {schema}.jobs AS j
+    SET status = 'running',
+        attempt = j.attempt + 1,
+        run_id = gen_random_uuid(),
+        locked_by = %(worker_id)s,
+        locked_until = now() + make_interval(secs => %(lease_seconds)s),
+        started_at = now()
+    FROM chosen AS c
+    WHERE j.id = c.id
+    RETURNING j.*
+),
+events AS (
+    INSERT INTO {schema}.job_events (job_id, tenant_id, kind, from_status, to_status, attempt)
+    SELECT id, tenant_id, 'transition', 'queued', 'running', attempt
+    FROM claimed
+)
+SELECT *
+FROM claimed
+ORDER BY run_after

@@ -1,0 +1,116 @@
+"""The documents that must follow the code: the settings table, the public surface, the state
+diagram and the paths in the architecture page."""
+
+from __future__ import annotations
+
+import ast
+import re
+import types
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import rota
+from rota.config import Settings, env_variable
+from rota.core.states import ALLOWED_TRANSITIONS
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = ROOT / "docs"
+PACKAGE = ROOT / "src" / "rota"
+
+
+def _table_rows(markdown: str) -> dict[str, list[str]]:
+    """Rows of every Markdown table whose first cell is one backticked name, by that name."""
+    rows: dict[str, list[str]] = {}
+    for line in markdown.splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        match = re.fullmatch(r"`([a-z_][a-z0-9_]*)`", cells[0]) if line.startswith("|") else None
+        if match:
+            rows[match.group(1)] = cells
+    return rows
+
+
+def _literal(value: Any) -> str:
+    """A default as docs/configuration.md writes it: strings bare, anything else as repr."""
+    return value if isinstance(value, str) else repr(value)
+
+
+@pytest.fixture(scope="module")
+def settings_rows() -> dict[str, list[str]]:
+    return _table_rows((DOCS / "configuration.md").read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize("name", sorted(Settings.model_fields))
+def test_every_setting_is_documented_with_its_variable_and_default(
+    name: str, settings_rows: dict[str, list[str]]
+) -> None:
+    assert name in settings_rows, f"docs/configuration.md has no row for `{name}`"
+    row = settings_rows[name]
+    assert f"`{env_variable(name)}`" in row, (
+        f"`{name}`: its variable {env_variable(name)} is missing"
+    )
+    default = Settings.model_fields[name].default
+    assert f"`{_literal(default)}`" in row, (
+        f"`{name}`: its default `{_literal(default)}` is missing"
+    )
+
+
+def test_configuration_documents_no_setting_that_does_not_exist(
+    settings_rows: dict[str, list[str]],
+) -> None:
+    assert set(settings_rows) <= set(Settings.model_fields)
+
+
+def test_all_is_sorted() -> None:
+    assert rota.__all__ == sorted(rota.__all__)
+
+
+def test_all_has_no_duplicates_and_every_name_resolves() -> None:
+    assert len(rota.__all__) == len(set(rota.__all__))
+    missing = [name for name in rota.__all__ if not hasattr(rota, name)]
+    assert not missing, f"in rota.__all__ but not defined: {missing}"
+
+
+def test_every_public_name_of_the_package_is_in_all() -> None:
+    public = {
+        name
+        for name, value in vars(rota).items()
+        if not name.startswith("_") and not isinstance(value, types.ModuleType)
+    }
+    assert public <= set(rota.__all__), f"exported but not in __all__: {public - set(rota.__all__)}"
+
+
+def test_every_name_imported_by_init_is_in_all() -> None:
+    tree = ast.parse((PACKAGE / "__init__.py").read_text(encoding="utf-8"))
+    names: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, ast.ImportFrom):
+            names.update(alias.asname or alias.name for alias in node.names)
+        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            names.add(node.name)
+    public = {name for name in names if not name.startswith("_") and name != "annotations"}
+    assert public <= set(rota.__all__), f"imported but not in __all__: {public - set(rota.__all__)}"
+
+
+def test_state_diagram_shows_exactly_the_allowed_transitions() -> None:
+    text = (DOCS / "state-machine.md").read_text(encoding="utf-8")
+    diagram = text.split("```mermaid", 1)[1].split("```", 1)[0]
+    drawn = {
+        (source, target)
+        for source, target in re.findall(r"^\s*(\w+)\s*-->\s*(\w+)", diagram, re.MULTILINE)
+    }
+    allowed = {(source.value, target.value) for source, target in ALLOWED_TRANSITIONS}
+    assert drawn == allowed
+
+
+def test_paths_in_the_architecture_page_exist() -> None:
+    text = (DOCS / "architecture.md").read_text(encoding="utf-8")
+    paths = {
+        token
+        for token in re.findall(r"`([\w./-]+)`", text)
+        if "/" in token and re.search(r"\.(py|sql|md)$", token)
+    }
+    assert paths, "no paths found in docs/architecture.md"
+    missing = sorted(p for p in paths if not (PACKAGE / p).exists() and not (ROOT / p).exists())
+    assert not missing, f"docs/architecture.md names paths that do not exist: {missing}"
