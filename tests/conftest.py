@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -98,3 +100,43 @@ async def db(postgres_url: str, schema: str) -> AsyncIterator[psycopg.AsyncConne
         yield conn
     finally:
         await conn.close()
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def spawn(postgres_url: str, schema: str) -> Iterator[Callable[..., subprocess.Popen[bytes]]]:
+    """``spawn(*args, **env)``: a ``rota worker --app tests.support.apps:app`` process on the
+    test's schema with fast timings; killed at the end of the test if still running."""
+    from tests.support import apps
+
+    apps.setup_tables(postgres_url, schema)
+    started: list[subprocess.Popen[bytes]] = []
+
+    def start(*args: str, **env: str) -> subprocess.Popen[bytes]:
+        environment = {
+            **os.environ,
+            "ROTA_DATABASE_URL": postgres_url,
+            "ROTA_SCHEMA": schema,
+            "ROTA_LEASE_SECONDS": "2",
+            "ROTA_RESCUE_INTERVAL_SECONDS": "0.5",
+            "ROTA_POLL_INTERVAL_SECONDS": "0.5",
+            "ROTA_SHUTDOWN_GRACE_SECONDS": "10",
+            **env,
+        }
+        process = subprocess.Popen(
+            [sys.executable, "-m", "rota", "worker", "--app", "tests.support.apps:app", *args],
+            cwd=ROOT,
+            env=environment,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        if process.poll() is None:
+            process.kill()
+            process.wait(10)

@@ -72,6 +72,7 @@ def register(target: rota.App) -> rota.App:
     target.job("test.work", max_attempts=25, timeout=60)(work)
     target.job("test.noop", max_attempts=5)(noop)
     target.job("test.tick", system=True)(noop)
+    target.job("test.limited", rate_limit=(4, 1.0))(noop)
     if os.environ.get("ROTA_TEST_TICK_EVERY_SECOND"):
         target.schedule("test.tick", cron="* * * * * *")
     return target

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import os
 import signal
 import subprocess
-import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,39 +20,6 @@ from tests.support.waiting import eventually
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
 Conn = psycopg.AsyncConnection[Any]
-
-
-@pytest.fixture
-def spawn(postgres_url: str, schema: str) -> Iterator[Callable[..., subprocess.Popen[bytes]]]:
-    apps.setup_tables(postgres_url, schema)
-    started: list[subprocess.Popen[bytes]] = []
-
-    def start(*args: str, **env: str) -> subprocess.Popen[bytes]:
-        environment = {
-            **os.environ,
-            "ROTA_DATABASE_URL": postgres_url,
-            "ROTA_SCHEMA": schema,
-            "ROTA_LEASE_SECONDS": "2",
-            "ROTA_RESCUE_INTERVAL_SECONDS": "0.5",
-            "ROTA_POLL_INTERVAL_SECONDS": "0.5",
-            "ROTA_SHUTDOWN_GRACE_SECONDS": "10",
-            **env,
-        }
-        process = subprocess.Popen(
-            [sys.executable, "-m", "rota", "worker", "--app", "tests.support.apps:app", *args],
-            cwd=ROOT,
-            env=environment,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        started.append(process)
-        return process
-
-    yield start
-    for process in started:
-        if process.poll() is None:
-            process.kill()
-            process.wait(10)
 
 
 async def scalar(db: Conn, query: str, *params: Any) -> Any:

@@ -14,7 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from rota.api import problems
 from rota.api.events import EventHub
 from rota.api.limits import BodyLimit
-from rota.api.routes import health, jobs, schedules
+from rota.api.routes import health, jobs, schedules, tenants
 from rota.app import App
 from rota.core.tracing import new_trace_id, trace_id_of
 from rota.errors import RotaError
@@ -44,6 +44,7 @@ def create_api(app: App) -> FastAPI:
     api.state.events = hub
     api.include_router(jobs.router)
     api.include_router(schedules.router)
+    api.include_router(tenants.router)
     api.include_router(health.router)
     api.add_exception_handler(problems.ApiError, problems.handle_api_error)
     api.add_exception_handler(RotaError, problems.handle_rota_error)

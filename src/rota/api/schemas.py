@@ -226,3 +226,14 @@ class ScheduleDocument(_Wire):
 
 class ScheduleList(_Wire):
     items: list[ScheduleDocument]
+
+
+class TenantStats(_Wire):
+    tenant_id: str = Field(alias="tenantId", description="'' for system jobs")
+    queued: int
+    running: int
+    oldest_queued_seconds: float = Field(alias="oldestQueuedSeconds")
+
+
+class TenantStatsList(_Wire):
+    items: list[TenantStats]

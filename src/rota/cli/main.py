@@ -10,6 +10,7 @@ from rota.cli.api import api
 from rota.cli.dev import dev
 from rota.cli.jobs import cancel, enqueue, list_jobs, retry, status
 from rota.cli.schedules import schedules
+from rota.cli.tenants import tenants
 from rota.cli.tokens import token
 from rota.cli.worker import drain, migrate, worker
 
@@ -32,6 +33,7 @@ for command in (
     retry,
     cancel,
     schedules,
+    tenants,
     token,
 ):
     cli.add_command(command)

@@ -11,15 +11,18 @@ from rota.errors import JobTypeError
 
 @dataclass(frozen=True, slots=True)
 class RateLimit:
-    """At most ``runs`` starts per ``per_seconds`` (a burst of ``runs``, then one start every
-    ``per_seconds / runs``), counted across every worker."""
+    """At most ``runs`` starts per ``per_seconds`` across every worker: one start every
+    ``per_seconds / runs``, smoothly, so any window of ``per_seconds`` holds at most ``runs``
+    starts. ``burst`` > 1 lets that many start at once after a quiet spell (a window may
+    then hold up to ``runs + burst - 1``)."""
 
     runs: int
     per_seconds: float
+    burst: int = 1
 
     def __post_init__(self) -> None:
-        if self.runs < 1 or self.per_seconds <= 0:
-            raise JobTypeError("a rate limit needs runs >= 1 and per_seconds > 0")
+        if self.runs < 1 or self.per_seconds <= 0 or self.burst < 1:
+            raise JobTypeError("a rate limit needs runs >= 1, per_seconds > 0 and burst >= 1")
 
     @property
     def interval_seconds(self) -> float:
@@ -32,9 +35,15 @@ def grant_runs(limit: RateLimit, tat: datetime, now: datetime, wanted: int) -> t
     used (for fewer, use ``spend``)."""
     base = max(tat, now)
     interval = timedelta(seconds=limit.interval_seconds)
-    allowance = (now + interval * limit.runs - base) / interval
+    allowance = (now + interval * limit.burst - base) / interval
     runs = max(0, min(wanted, math.floor(allowance + 1e-9)))
     return runs, base + interval * runs
+
+
+def next_allowed(limit: RateLimit, tat: datetime, now: datetime) -> timedelta:
+    """How long until the next run may start."""
+    interval = timedelta(seconds=limit.interval_seconds)
+    return max(timedelta(0), tat - interval * limit.burst - now + interval)
 
 
 def spend(limit: RateLimit, tat: datetime, now: datetime, used: int) -> datetime:

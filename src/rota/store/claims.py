@@ -13,7 +13,7 @@ from psycopg import AsyncCursor
 from psycopg.rows import dict_row
 
 from rota.core.job import Job
-from rota.core.limits import RateLimit, grant_runs, spend
+from rota.core.limits import RateLimit, grant_runs, next_allowed, spend
 from rota.store.db import AsyncConn, Database
 from rota.store.jobs import job_from_row, translated
 from rota.store.queries import Queries
@@ -50,9 +50,10 @@ class ClaimStore:
                 row = await cursor.fetchone()
         return bool(row and row["has_caps"])
 
-    async def claim_fair(self, claim: FairClaim) -> tuple[list[Job], str]:
-        """Claim in weighted round robin across tenants; returns the jobs and the cursor to
-        continue from (the last tenant visited, '' to wrap around)."""
+    async def claim_fair(self, claim: FairClaim) -> tuple[list[Job], str, float | None]:
+        """Claim in weighted round robin across tenants; returns the jobs, the cursor to
+        continue from (the last tenant visited, '' to wrap around) and, when a rate limit
+        held jobs back, the seconds until it allows the next start."""
         locking = claim.lock_tenants or bool(claim.type_caps) or bool(claim.rate_limits)
         with translated():
             async with self.db.connection() as conn, _transaction_if(conn, locking):
@@ -61,7 +62,7 @@ class ClaimStore:
                 if not tenants and claim.cursor:
                     tenants, priority = await self._scan(cursor, claim, "", locking)
                 if not tenants:
-                    return [], ""
+                    return [], "", None
                 excluded = list(claim.excluded_types)
                 if claim.type_caps:
                     await cursor.execute(self.q.lock_types, {"types": list(claim.type_caps)})
@@ -96,16 +97,17 @@ class ClaimStore:
                     },
                 )
                 jobs = [job_from_row(row) for row in await cursor.fetchall()]
+                wake_in: float | None = None
                 for type_key, (tat, now) in rate_clock.items():
+                    rate = claim.rate_limits[type_key]
                     used = sum(1 for job in jobs if job.type == type_key)
+                    new_tat = spend(rate, tat, now, used)
                     await cursor.execute(
-                        self.q.set_rate,
-                        {
-                            "key": f"type:{type_key}",
-                            "tat": spend(claim.rate_limits[type_key], tat, now, used),
-                        },
+                        self.q.set_rate, {"key": f"type:{type_key}", "tat": new_tat}
                     )
-        return jobs, tenants[-1]
+                    wait = next_allowed(rate, new_tat, now).total_seconds()
+                    wake_in = wait if wake_in is None else min(wake_in, wait)
+        return jobs, tenants[-1], wake_in
 
     async def _scan(
         self, cursor: AsyncCursor[dict[str, Any]], claim: FairClaim, start: str, locking: bool

@@ -40,6 +40,7 @@ class Claimer:
         self._cursors: dict[str, str] = {}
         self._has_tenant_caps = False
         self._caps_checked_at = 0.0
+        self.wake_in: float | None = None  # when a rate limit next allows a start
 
     def is_fair(self, queue: str) -> bool:
         return self._registry.queue_fairness.get(queue, self._settings.fair_claims)
@@ -47,6 +48,7 @@ class Claimer:
     async def claim(
         self, queues: Sequence[str], limit: int, excluded_types: Sequence[str]
     ) -> list[Job]:
+        self.wake_in = None
         fifo = [queue for queue in queues if not self.is_fair(queue)]
         fair = [queue for queue in queues if self.is_fair(queue)]
         claimed: list[Job] = []
@@ -65,9 +67,11 @@ class Claimer:
             room = limit - len(claimed)
             if room <= 0:
                 break
-            jobs, self._cursors[queue] = await self._claims.claim_fair(
+            jobs, self._cursors[queue], wake_in = await self._claims.claim_fair(
                 self._fair_claim(queue, room, excluded_types)
             )
+            if wake_in is not None:
+                self.wake_in = wake_in if self.wake_in is None else min(self.wake_in, wake_in)
             claimed += jobs
         return claimed
 

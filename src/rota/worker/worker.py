@@ -171,7 +171,11 @@ class Worker:
                 claimed = await self._claim_and_start()
                 total += claimed
                 if not claimed and not self._running:
-                    break
+                    if self._claimer.wake_in is None:
+                        break
+                    # Due jobs held back by a rate limit: wait for it, then go on.
+                    await asyncio.sleep(max(self._claimer.wake_in, 0.01))
+                    continue
                 if not claimed:
                     await asyncio.wait(
                         [r.task for r in self._running.values()],
@@ -282,7 +286,10 @@ class Worker:
                 continue
             if claimed and self._free() > 0:
                 continue
-            await self._sleep(self.settings.poll_interval_seconds)
+            wait = self.settings.poll_interval_seconds
+            if self._claimer.wake_in is not None:  # a rate limit allows the next start then
+                wait = min(wait, max(self._claimer.wake_in, 0.01))
+            await self._sleep(wait)
 
     async def _sleep(self, seconds: float) -> None:
         self.idle.set()

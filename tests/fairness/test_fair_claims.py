@@ -1,0 +1,187 @@
+"""Fair claiming across tenants, weights and limits, driven claim by claim (issue 5)."""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+import psycopg
+
+import rota
+from rota.core.limits import RateLimit
+from rota.store.claims import FairClaim
+
+Conn = psycopg.AsyncConnection[Any]
+
+
+def build(make_app: Callable[..., rota.App], **settings: Any) -> rota.App:
+    app = make_app(**settings)
+
+    @app.job("fair.work")
+    async def work(ctx: rota.JobContext, payload: dict[str, Any]) -> None:
+        return None
+
+    @app.job("fair.capped", global_concurrency=3)
+    async def capped(ctx: rota.JobContext, payload: dict[str, Any]) -> None:
+        return None
+
+    return app
+
+
+async def backlog(app: rota.App, tenant: str, count: int, type: str = "fair.work") -> None:
+    for start in range(0, count, 1000):
+        await app.enqueue_many(
+            [
+                rota.JobRequest(type, {"n": n}, tenant_id=tenant)
+                for n in range(start, min(count, start + 1000))
+            ]
+        )
+
+
+class Claims:
+    """Claims as one worker would, keeping its cursor between claims."""
+
+    def __init__(self, app: rota.App, **options: Any) -> None:
+        self.store = app.claims_store()
+        self.worker_id = uuid.uuid4()
+        self.cursor = ""
+        self.options = options
+
+    async def take(self, limit: int) -> list[rota.Job]:
+        jobs, self.cursor, _ = await self.store.claim_fair(
+            FairClaim(
+                queue="default",
+                cursor=self.cursor,
+                limit=limit,
+                worker_id=self.worker_id,
+                lease_seconds=60,
+                **self.options,
+            )
+        )
+        return jobs
+
+
+async def test_a_small_tenant_is_served_within_a_few_claims_of_a_big_backlog(
+    make_app: Callable[..., rota.App],
+) -> None:
+    app = build(make_app)
+    await backlog(app, "acme-big", 5000)
+    await backlog(app, "zeta-small", 10)
+    claims = Claims(app)
+    small_served = 0
+    rounds = 0
+    while small_served < 10:
+        rounds += 1
+        small_served += sum(j.tenant_id == "zeta-small" for j in await claims.take(8))
+    # Round robin: the small tenant gets half of every claim while both have work.
+    assert rounds <= 3
+    await app.close()
+
+
+async def test_a_lone_tenant_still_gets_full_batches(make_app: Callable[..., rota.App]) -> None:
+    app = build(make_app)
+    await backlog(app, "solo", 100)
+    claims = Claims(app)
+    assert len(await claims.take(25)) == 25
+    await app.close()
+
+
+async def test_weights_give_proportional_shares(make_app: Callable[..., rota.App]) -> None:
+    app = build(make_app)
+    await app.set_tenant_limits("gold", weight=3)
+    await backlog(app, "gold", 2000)
+    await backlog(app, "basic", 2000)
+    claims = Claims(app)
+    taken: Counter[str | None] = Counter()
+    while sum(taken.values()) < 2000:
+        taken.update(job.tenant_id for job in await claims.take(20))
+    share = taken["gold"] / sum(taken.values())
+    assert 0.70 <= share <= 0.80, taken
+    await app.close()
+
+
+async def test_a_tenant_cap_holds_across_claimers(
+    make_app: Callable[..., rota.App], db: Conn
+) -> None:
+    app = build(make_app)
+    await app.set_tenant_limits("capped", max_running=4)
+    await backlog(app, "capped", 50)
+    await backlog(app, "free", 50)
+    claimers = [Claims(app, lock_tenants=True) for _ in range(3)]
+    for claimer in claimers:
+        await claimer.take(10)
+    running = await (
+        await db.execute(
+            "SELECT tenant_id, count(*) AS n FROM jobs WHERE status = 'running' GROUP BY 1"
+        )
+    ).fetchall()
+    by_tenant = {row["tenant_id"]: row["n"] for row in running}
+    assert by_tenant["capped"] == 4
+    assert by_tenant["free"] > 4
+    await app.close()
+
+
+async def test_the_default_tenant_cap_applies_to_every_tenant(
+    make_app: Callable[..., rota.App], db: Conn
+) -> None:
+    app = build(make_app)
+    await app.set_tenant_limits("vip", max_running=6)
+    for tenant in ("a", "b", "vip"):
+        await backlog(app, tenant, 20)
+    claims = Claims(app, lock_tenants=True, default_max_running=2)
+    for _ in range(5):
+        await claims.take(10)
+    rows = await (
+        await db.execute(
+            "SELECT tenant_id, count(*) AS n FROM jobs WHERE status = 'running' GROUP BY 1"
+        )
+    ).fetchall()
+    assert {row["tenant_id"]: row["n"] for row in rows} == {"a": 2, "b": 2, "vip": 6}
+    await app.close()
+
+
+async def test_a_global_type_cap_holds(make_app: Callable[..., rota.App], db: Conn) -> None:
+    app = build(make_app)
+    for tenant in ("a", "b", "c"):
+        await backlog(app, tenant, 10, type="fair.capped")
+    claims = [Claims(app, type_caps={"fair.capped": 3}) for _ in range(2)]
+    for claimer in claims * 2:
+        await claimer.take(10)
+    row = await (
+        await db.execute("SELECT count(*) AS n FROM jobs WHERE status = 'running'")
+    ).fetchone()
+    assert row is not None
+    assert row["n"] == 3
+    await app.close()
+
+
+async def test_held_back_jobs_stay_queued_without_using_attempts(
+    make_app: Callable[..., rota.App], db: Conn
+) -> None:
+    app = build(make_app)
+    await app.set_tenant_limits("capped", max_running=1)
+    await backlog(app, "capped", 5)
+    claims = Claims(app, lock_tenants=True)
+    assert len(await claims.take(5)) == 1
+    rows = await (
+        await db.execute("SELECT status, attempt, count(*) AS n FROM jobs GROUP BY 1, 2 ORDER BY 1")
+    ).fetchall()
+    assert [(r["status"], r["attempt"], r["n"]) for r in rows] == [
+        ("queued", 0, 4),
+        ("running", 1, 1),
+    ]
+    await app.close()
+
+
+async def test_a_rate_limit_spaces_claims(make_app: Callable[..., rota.App]) -> None:
+    app = build(make_app)
+    await backlog(app, "a", 20)
+    limit = RateLimit(runs=2, per_seconds=3600)  # one start every 30 minutes
+    claims = Claims(app, rate_limits={"fair.work": limit})
+    first = await claims.take(10)
+    second = await claims.take(10)
+    assert len(first) == 1
+    assert second == []
+    await app.close()
