@@ -84,6 +84,11 @@ class Settings(BaseModel):
     tenant_max_running: int | None = Field(
         default=None, ge=0, description="default cap on a tenant's running jobs (all workers)"
     )
+    test_crash_at: str | None = Field(
+        default=None,
+        pattern="^(after_claim|before_complete|after_complete)$",
+        description="testing only: the worker process exits at this point of a run",
+    )
     log_level: str = Field(default="INFO", pattern="^(?i:debug|info|warning|error|critical)$")
     log_format: str = Field(default="json", pattern="^(json|text)$")
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
@@ -318,6 +319,7 @@ class Worker:
             free,
             [key for key, cap in type_caps.items() if busy_types[key] >= cap],
         )
+        self._crash_point("after_claim")
         over_cap: list[Job] = []
         for job in jobs:
             type_cap = type_caps.get(job.type)
@@ -392,7 +394,10 @@ class Worker:
 
         async def write() -> bool:
             if isinstance(outcome, Succeeded):
-                return await self._completer.complete(Completion(job.id, job.attempt, result_json))
+                self._crash_point("before_complete")
+                done = await self._completer.complete(Completion(job.id, job.attempt, result_json))
+                self._crash_point("after_complete")
+                return done
             return await self.store.finish_job(
                 worker_id=self.id,
                 job_id=job.id,
@@ -445,6 +450,11 @@ class Worker:
                 log.warning("recording outcome failed; retrying", extra={"error": error.message})
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
+
+    def _crash_point(self, point: str) -> None:
+        """Testing only (ROTA_TEST_CRASH_AT): die here as a crashed process would."""
+        if self.settings.test_crash_at == point:
+            os._exit(77)
 
     def _publish(self, event: OutcomeEvent) -> None:
         for subscriber in self._subscribers:
