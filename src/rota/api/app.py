@@ -51,10 +51,11 @@ def create_api(app: App) -> FastAPI:
     api.add_exception_handler(RequestValidationError, problems.handle_validation_error)
     api.add_exception_handler(StarletteHTTPException, problems.handle_http_error)
     api.add_exception_handler(Exception, problems.handle_unexpected)
-    api.middleware("http")(_correlate)
+    # Outermost last: correlation ids are added to every answer, the body cap's 413 too.
     api.add_middleware(
         BodyLimit, max_bytes=app.settings.payload_max_bytes + ENVELOPE_ALLOWANCE_BYTES
     )
+    api.middleware("http")(_correlate)
     return api
 
 
@@ -63,6 +64,12 @@ async def _correlate(
 ) -> Response:
     """Accept ``X-Request-Id`` and ``traceparent`` (or make them), store them on the request
     for the job's envelope, and echo them back."""
+    if _has_nul(request):
+        return problems.problem(
+            "invalid_request",
+            "the request line holds a NUL character",
+            instance=request.url.path.replace("\x00", ""),
+        )
     request_id = request.headers.get("x-request-id", "")
     if not _REQUEST_ID.match(request_id):
         request_id = uuid.uuid4().hex
@@ -78,3 +85,12 @@ async def _correlate(
     response.headers["X-Request-Id"] = request_id
     response.headers["traceparent"] = traceparent or ""
     return response
+
+
+def _has_nul(request: Request) -> bool:
+    """PostgreSQL text cannot hold NUL: refuse it at the edge as bad input."""
+    return (
+        "\x00" in request.url.path
+        or "%00" in request.url.query.lower()
+        or any("\x00" in value for value in request.query_params.values())
+    )

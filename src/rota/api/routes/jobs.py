@@ -57,7 +57,7 @@ def _not_found(job_id: UUID | None = None) -> NotFound:
     response_model=EnqueueResponse,
     responses={
         200: {"model": EnqueueResponse, "description": "idempotent replay: the existing job"},
-        **problems_for(400, 401, 403, 404, 409, 413, 422, 503),
+        **problems_for(400, 401, 403, 404, 409, 413, 415, 422, 503),
     },
     summary="Enqueue a job",
 )
