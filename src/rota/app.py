@@ -344,11 +344,12 @@ class App:
         await self._ensure_db()
         queue: asyncio.Queue[OutcomeEvent] = asyncio.Queue()
         channel = self.jobs_store().channels.outcomes
-        listener = Listener(
-            self.database(),
-            [channel],
-            lambda _, payload: queue.put_nowait(OutcomeEvent.from_notification(payload)),
-        )
+
+        def on_notify(_: str, payload: str) -> None:
+            for event in OutcomeEvent.from_notification(payload):
+                queue.put_nowait(event)
+
+        listener = Listener(self.database(), [channel], on_notify)
         task = asyncio.create_task(listener.run())
         try:
             await listener.connected.wait()

@@ -33,8 +33,13 @@ class OutcomeEvent:
         return OUTCOME_NAMES[self.status]
 
     @classmethod
-    def from_notification(cls, payload: str) -> OutcomeEvent:
-        data: dict[str, Any] = json.loads(payload)
+    def from_notification(cls, payload: str) -> list[OutcomeEvent]:
+        """The events of one NOTIFY payload: one JSON object, or an array of them."""
+        data = json.loads(payload)
+        return [cls._of(item) for item in (data if isinstance(data, list) else [data])]
+
+    @classmethod
+    def _of(cls, data: dict[str, Any]) -> OutcomeEvent:
         return cls(
             job_id=UUID(data["jobId"]),
             type=data["type"],

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -53,17 +53,28 @@ class ClaimStore:
     async def claim_fair(self, claim: FairClaim) -> tuple[list[Job], str, float | None]:
         """Claim in weighted round robin across tenants; returns the jobs, the cursor to
         continue from (the last tenant visited, '' to wrap around) and, when a rate limit
-        held jobs back, the seconds until it allows the next start."""
+        held jobs back, the seconds until it allows the next start.
+
+        Without limits this is one statement. With limits the tenants are chosen and
+        try-locked first, then claimed by a second statement whose snapshot follows the
+        locks, in one transaction."""
         locking = claim.lock_tenants or bool(claim.type_caps) or bool(claim.rate_limits)
         with translated():
             async with self.db.connection() as conn, _transaction_if(conn, locking):
                 cursor: AsyncCursor[dict[str, Any]] = conn.cursor(row_factory=dict_row)
-                tenants, priority = await self._scan(cursor, claim, claim.cursor, locking)
+                if not locking:
+                    jobs, next_cursor = await self._claim(cursor, claim, None, [], {})
+                    if not jobs and claim.cursor:
+                        jobs, next_cursor = await self._claim(
+                            cursor, replace(claim, cursor=""), None, [], {}
+                        )
+                    return jobs, next_cursor, None
+                tenants = await self._scan(cursor, claim, claim.cursor)
                 if not tenants and claim.cursor:
-                    tenants, priority = await self._scan(cursor, claim, "", locking)
+                    tenants = await self._scan(cursor, claim, "")
                 if not tenants:
                     return [], "", None
-                excluded = list(claim.excluded_types)
+                excluded: list[str] = []
                 if claim.type_caps:
                     await cursor.execute(self.q.lock_types, {"types": list(claim.type_caps)})
                     locked = {row["type"] for row in await cursor.fetchall()}
@@ -78,25 +89,7 @@ class ClaimStore:
                     grants[type_key], _ = grant_runs(rate, row["tat"], row["now"], claim.limit)
                     if grants[type_key] == 0:
                         excluded.append(type_key)
-                limited = sorted(set(claim.type_caps) | set(grants))
-                await cursor.execute(
-                    self.q.claim_jobs_fair,
-                    {
-                        "tenants": tenants,
-                        "queue": claim.queue,
-                        "priority": priority,
-                        "limit": claim.limit,
-                        "worker_id": claim.worker_id,
-                        "lease_seconds": claim.lease_seconds,
-                        "excluded_types": excluded,
-                        "default_weight": claim.default_weight,
-                        "default_max_running": claim.default_max_running,
-                        "limited_types": limited,
-                        "type_caps": [claim.type_caps.get(t) for t in limited],
-                        "type_grants": [grants.get(t) for t in limited],
-                    },
-                )
-                jobs = [job_from_row(row) for row in await cursor.fetchall()]
+                jobs, _ = await self._claim(cursor, claim, tenants, excluded, grants)
                 wake_in: float | None = None
                 for type_key, (tat, now) in rate_clock.items():
                     rate = claim.rate_limits[type_key]
@@ -109,20 +102,49 @@ class ClaimStore:
                     wake_in = wait if wake_in is None else min(wake_in, wait)
         return jobs, tenants[-1], wake_in
 
+    async def _claim(
+        self,
+        cursor: AsyncCursor[dict[str, Any]],
+        claim: FairClaim,
+        tenants: list[str] | None,
+        excluded: list[str],
+        grants: dict[str, int],
+    ) -> tuple[list[Job], str]:
+        limited = sorted(set(claim.type_caps) | set(grants))
+        await cursor.execute(
+            self.q.claim_jobs_fair,
+            {
+                "tenants": tenants,
+                "queue": claim.queue,
+                "cursor": claim.cursor,
+                "tenant_count": _tenant_count(claim),
+                "limit": claim.limit,
+                "worker_id": claim.worker_id,
+                "lease_seconds": claim.lease_seconds,
+                "excluded_types": [*claim.excluded_types, *excluded],
+                "default_weight": claim.default_weight,
+                "default_max_running": claim.default_max_running,
+                "limited_types": limited,
+                "type_caps": [claim.type_caps.get(t) for t in limited],
+                "type_grants": [grants.get(t) for t in limited],
+            },
+        )
+        rows = await cursor.fetchall()
+        return [job_from_row(row) for row in rows], (rows[0]["next_cursor"] if rows else "")
+
     async def _scan(
-        self, cursor: AsyncCursor[dict[str, Any]], claim: FairClaim, start: str, locking: bool
-    ) -> tuple[list[str], int]:
+        self, cursor: AsyncCursor[dict[str, Any]], claim: FairClaim, start: str
+    ) -> list[str]:
         await cursor.execute(
             self.q.scan_tenants,
             {
                 "queue": claim.queue,
                 "cursor": start,
-                "tenant_count": max(1, min(claim.limit, MAX_TENANTS_PER_CLAIM)),
-                "lock": locking,
+                "tenant_count": _tenant_count(claim),
+                "lock": True,
             },
         )
-        rows = await cursor.fetchall()
-        return [row["tenant_key"] for row in rows], (rows[0]["priority"] if rows else 0)
+        return [row["tenant_key"] for row in await cursor.fetchall()]
 
     async def tenant_stats(self, tenant_id: str | None, limit: int) -> list[dict[str, Any]]:
         with translated():
@@ -148,6 +170,10 @@ class ClaimStore:
             async with self.db.connection() as conn:
                 cursor = await conn.execute(self.q.list_tenant_limits)
                 return await cursor.fetchall()
+
+
+def _tenant_count(claim: FairClaim) -> int:
+    return max(1, min(claim.limit, MAX_TENANTS_PER_CLAIM))
 
 
 def _transaction_if(conn: AsyncConn, needed: bool) -> AbstractAsyncContextManager[Any]:

@@ -45,7 +45,6 @@ class Database:
                 max_size=self._max_size,
                 kwargs=connect_kwargs(self._application_name),
                 open=False,
-                check=AsyncConnectionPool.check_connection,
                 name=self._application_name,
             )
             try:

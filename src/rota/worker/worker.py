@@ -109,6 +109,7 @@ class Worker:
         )
         self._loop: asyncio.AbstractEventLoop | None = None
         self._heartbeat: Heartbeat | None = None
+        self._refill_at = max(1, self.concurrency // 2)
         self.started = asyncio.Event()
         self.idle = asyncio.Event()  # set while the claim loop waits for a wake-up
 
@@ -169,6 +170,7 @@ class Worker:
                 await run_once()
             self.started.set()
             while not self._stopping.is_set():
+                self._wake.clear()  # before the claim: a job ending during it is not missed
                 claimed = await self._claim_and_start()
                 total += claimed
                 if not claimed and not self._running:
@@ -177,11 +179,9 @@ class Worker:
                     # Due jobs held back by a rate limit: wait for it, then go on.
                     await asyncio.sleep(max(self._claimer.wake_in, 0.01))
                     continue
-                if not claimed:
-                    await asyncio.wait(
-                        [r.task for r in self._running.values()],
-                        return_when=asyncio.FIRST_COMPLETED,
-                    )
+                if claimed and self._free() >= self._refill_at:
+                    continue
+                await self._wake.wait()  # half the slots free, or every job done
         finally:
             await self._shutdown()
         return total
@@ -357,7 +357,10 @@ class Worker:
 
     def _on_job_done(self, job_id: UUID) -> None:
         self._running.pop(job_id, None)
-        self._wake.set()
+        # Claim in batches: wake the claimer once half the slots are free (or all are),
+        # not for every finished job; one claim statement then fills several slots.
+        if self._free() >= self._refill_at or not self._running:
+            self._wake.set()
 
     # -- running one job ---------------------------------------------------------------------
 

@@ -1,5 +1,7 @@
--- Fair claim, step 2: claim up to `limit` due jobs of one queue and priority from the tenants
--- scan_tenants.sql chose, in weighted round robin: each round takes `weight` jobs per tenant
+-- Fair claim: claim up to `limit` due jobs of one queue and its best due priority, visiting
+-- tenants in order after the worker's cursor (the same loose index scan as
+-- scan_tenants.sql, one probe per tenant), or the tenants the caller already chose and
+-- try-locked with scan_tenants.sql when limits apply. Weighted round robin: each round takes `weight` jobs per tenant
 -- (oldest first), rounds repeat until `limit` is reached, so one backlogged tenant cannot
 -- starve others while a lone tenant still gets a full batch.
 -- Limits are counted here, in a statement that starts after scan_tenants.sql and
@@ -7,19 +9,68 @@
 -- a claimer that held those locks before: a tenant's `room` is its cap minus its running
 -- jobs; a capped type's room is its cap minus its running jobs, and a rate-limited type's
 -- is what reserve_rate.sql granted. The rest is as in claim_jobs.sql (attempt counted at
--- claim, lease, transition event). Served by jobs_fair_claim_idx and jobs_running_idx.
-WITH tenants AS (
-    SELECT t.tenant_key,
-        t.ord,
-        COALESCE(l.weight, %(default_weight)s) AS weight,
-        COALESCE(l.max_running, %(default_max_running)s) - (
-            SELECT count(*)
-            FROM {schema}.jobs AS r
-            WHERE r.status = 'running'
-                AND COALESCE(r.tenant_id, '') = t.tenant_key
-        ) AS room
+-- claim, lease, transition event). Served by jobs_fair_claim_idx and jobs_lease_idx.
+WITH RECURSIVE top AS (
+    SELECT priority
+    FROM {schema}.jobs
+    WHERE status = 'queued'
+        AND queue = %(queue)s
+        AND run_after <= now()
+        AND attempt < max_attempts
+    ORDER BY priority, run_after
+    LIMIT 1
+),
+walk (tenant_key, depth) AS (
+    (
+        SELECT COALESCE(j.tenant_id, ''), 1
+        FROM {schema}.jobs AS j, top
+        WHERE j.status = 'queued'
+            AND j.queue = %(queue)s
+            AND j.priority = top.priority
+            AND COALESCE(j.tenant_id, '') > %(cursor)s
+        ORDER BY COALESCE(j.tenant_id, '')
+        LIMIT 1
+    )
+    UNION ALL
+    SELECT (
+        SELECT COALESCE(j.tenant_id, '')
+        FROM {schema}.jobs AS j, top
+        WHERE j.status = 'queued'
+            AND j.queue = %(queue)s
+            AND j.priority = top.priority
+            AND COALESCE(j.tenant_id, '') > w.tenant_key
+        ORDER BY COALESCE(j.tenant_id, '')
+        LIMIT 1
+    ), w.depth + 1
+    FROM walk AS w
+    WHERE w.tenant_key IS NOT NULL
+        AND w.depth < %(tenant_count)s
+),
+visits AS (
+    -- Tenants given by the caller (who try-locked them with scan_tenants.sql), else the walk.
+    SELECT t.tenant_key, t.ord
     FROM unnest(%(tenants)s::text[]) WITH ORDINALITY AS t(tenant_key, ord)
-    LEFT JOIN {schema}.tenant_limits AS l ON l.tenant_id = t.tenant_key
+    WHERE %(tenants)s::text[] IS NOT NULL
+    UNION ALL
+    SELECT w.tenant_key, w.depth
+    FROM walk AS w
+    WHERE %(tenants)s::text[] IS NULL
+        AND w.tenant_key IS NOT NULL
+),
+tenants AS (
+    SELECT v.tenant_key,
+        v.ord,
+        COALESCE(l.weight, %(default_weight)s) AS weight,
+        CASE WHEN COALESCE(l.max_running, %(default_max_running)s) IS NOT NULL THEN
+            COALESCE(l.max_running, %(default_max_running)s) - (
+                SELECT count(*)
+                FROM {schema}.jobs AS r
+                WHERE r.status = 'running'
+                    AND COALESCE(r.tenant_id, '') = v.tenant_key
+            )
+        END AS room
+    FROM visits AS v
+    LEFT JOIN {schema}.tenant_limits AS l ON l.tenant_id = v.tenant_key
 ),
 rounds AS (
     SELECT ceil(%(limit)s::numeric / greatest(sum(weight), 1))::integer AS needed
@@ -41,7 +92,7 @@ candidates AS (
         FROM {schema}.jobs AS j
         WHERE j.status = 'queued'
             AND j.queue = %(queue)s
-            AND j.priority = %(priority)s
+            AND j.priority = (SELECT priority FROM top)
             AND COALESCE(j.tenant_id, '') = t.tenant_key
             AND j.run_after <= now()
             AND j.attempt < j.max_attempts
@@ -96,6 +147,6 @@ events AS (
     SELECT id, tenant_id, 'transition', 'queued', 'running', attempt
     FROM claimed
 )
-SELECT *
+SELECT claimed.*, (SELECT max(tenant_key) FROM tenants) AS next_cursor
 FROM claimed
 ORDER BY run_after

@@ -1,5 +1,5 @@
 -- Record successful runs in one statement: jobs -> succeeded, a job_runs row and a
--- transition event each, and an outcome NOTIFY, all in one transaction.
+-- transition event each, and outcome NOTIFYs, all in one transaction.
 -- Fencing: a row changes only if this worker still holds that attempt's lease
 -- (id, attempt, locked_by, status = 'running'). Ids missing from the result were fenced out.
 WITH input AS (
@@ -34,14 +34,17 @@ events AS (
     FROM done
 ),
 notified AS MATERIALIZED (
+    -- One NOTIFY per 40 outcomes (a JSON array, well under the 8,000-byte payload limit),
+    -- not one per job: NOTIFY serialises committing transactions.
     SELECT pg_notify(
         %(outcome_channel)s,
-        json_build_object(
+        json_agg(json_build_object(
             'jobId', id, 'type', type, 'queue', queue, 'tenantId', tenant_id,
             'status', 'succeeded', 'attempt', attempt
-        )::text
+        ))::text
     )
-    FROM done
+    FROM (SELECT d.*, (row_number() OVER () - 1) / 40 AS chunk FROM done AS d) AS c
+    GROUP BY chunk
 )
 SELECT id, (SELECT count(*) FROM notified) AS notified
 FROM done
