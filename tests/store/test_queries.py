@@ -82,7 +82,7 @@ def test_statement_is_accepted_by_postgresql(
 ) -> None:
     """PREPARE parses and analyses the statement (tables, columns, types, parameter types)
     without running it; the transaction is rolled back so nothing is left behind."""
-    rendered = getattr(Queries(schema), name).as_string(conn)
+    rendered = getattr(Queries(schema), name)
     assert "{schema}" not in rendered
     text, params = to_positional(rendered)
     assert "%(" not in text

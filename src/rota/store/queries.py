@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from functools import cache
 from importlib import resources
+from typing import LiteralString
 
 from psycopg import sql
 
@@ -38,8 +39,10 @@ def migration_names() -> list[str]:
 
 
 @cache
-def render(template: str, schema: str) -> sql.Composed:
-    return sql.SQL(template).format(schema=sql.Identifier(schema))
+def render(template: str, schema: str) -> str:
+    """The statement as plain text: psycopg caches the parsing of text queries, where a
+    ``Composed`` would be re-split on every execution."""
+    return sql.SQL(template).format(schema=sql.Identifier(schema)).as_string(None)
 
 
 class Queries:
@@ -48,10 +51,11 @@ class Queries:
     def __init__(self, schema: str) -> None:
         self.schema = schema
 
-    def __getattr__(self, name: str) -> sql.Composed:
+    def __getattr__(self, name: str) -> LiteralString:
         if name.startswith("_"):
             raise AttributeError(name)
+        # Text made only from rota's own files and a quoted identifier: safe as a query.
         return render(_raw(_SQL_PACKAGE, f"{name}.sql"), self.schema)
 
-    def migration(self, file_name: str) -> sql.Composed:
+    def migration(self, file_name: str) -> LiteralString:
         return render(_raw(_MIGRATIONS_PACKAGE, file_name), self.schema)

@@ -23,10 +23,10 @@ WITH RECURSIVE top AS (
 walk (tenant_key, depth) AS (
     (
         SELECT COALESCE(j.tenant_id, ''), 1
-        FROM {schema}.jobs AS j, top
+        FROM {schema}.jobs AS j
         WHERE j.status = 'queued'
             AND j.queue = %(queue)s
-            AND j.priority = top.priority
+            AND j.priority = (SELECT priority FROM top)
             AND COALESCE(j.tenant_id, '') > %(cursor)s
         ORDER BY COALESCE(j.tenant_id, '')
         LIMIT 1
@@ -34,10 +34,10 @@ walk (tenant_key, depth) AS (
     UNION ALL
     SELECT (
         SELECT COALESCE(j.tenant_id, '')
-        FROM {schema}.jobs AS j, top
+        FROM {schema}.jobs AS j
         WHERE j.status = 'queued'
             AND j.queue = %(queue)s
-            AND j.priority = top.priority
+            AND j.priority = (SELECT priority FROM top)
             AND COALESCE(j.tenant_id, '') > w.tenant_key
         ORDER BY COALESCE(j.tenant_id, '')
         LIMIT 1
