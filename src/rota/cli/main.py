@@ -7,6 +7,7 @@ import sys
 import click
 
 from rota.cli.api import api
+from rota.cli.bench import bench
 from rota.cli.dev import dev
 from rota.cli.jobs import cancel, enqueue, list_jobs, retry, status
 from rota.cli.schedules import schedules
@@ -35,6 +36,7 @@ for command in (
     schedules,
     tenants,
     token,
+    bench,
 ):
     cli.add_command(command)
 
