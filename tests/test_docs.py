@@ -1,5 +1,5 @@
 """The documents that must follow the code: the settings table, the public surface, the state
-diagram and the paths in the architecture page."""
+diagram, the paths in the architecture page, and the HTTP API's routes and error codes."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ from typing import Any
 import pytest
 
 import rota
+from rota.api.app import create_api
+from rota.api.problems import STATUS_BY_CODE
 from rota.config import Settings, env_variable
 from rota.core.states import ALLOWED_TRANSITIONS
 
@@ -114,3 +116,63 @@ def test_paths_in_the_architecture_page_exist() -> None:
     assert paths, "no paths found in docs/architecture.md"
     missing = sorted(p for p in paths if not (PACKAGE / p).exists() and not (ROOT / p).exists())
     assert not missing, f"docs/architecture.md names paths that do not exist: {missing}"
+
+
+# -- the HTTP API page ---------------------------------------------------------------------
+
+# Nothing listens on port 1: building the API must not connect, and would fail here if it did.
+UNREACHABLE_URL = "postgresql://unused@127.0.0.1:1/x"
+
+
+def _route_paths(routes: list[Any], prefix: str = "") -> set[tuple[str, str]]:
+    """(method, path) of every route, following routers that FastAPI keeps nested."""
+    found: set[tuple[str, str]] = set()
+    for route in routes:
+        path = getattr(route, "path", None)
+        if isinstance(path, str):
+            methods = getattr(route, "methods", None) or ()
+            found |= {(method, prefix + path) for method in methods if method != "HEAD"}
+        included = getattr(route, "original_router", None)
+        if included is not None:
+            context = getattr(route, "include_context", None)
+            found |= _route_paths(included.routes, prefix + getattr(context, "prefix", ""))
+    return found
+
+
+@pytest.fixture(scope="module")
+def api_routes() -> set[tuple[str, str]]:
+    api = create_api(rota.App(UNREACHABLE_URL))
+    routes = _route_paths(list(api.routes))
+    documented = {
+        (method.upper(), path)
+        for path, operations in api.openapi()["paths"].items()
+        for method in operations
+    }
+    assert documented <= routes, f"routes not found in api.routes: {documented - routes}"
+    return {(method, path) for method, path in routes if path.startswith("/v1")}
+
+
+@pytest.fixture(scope="module")
+def api_page() -> str:
+    return (DOCS / "api.md").read_text(encoding="utf-8")
+
+
+def test_every_api_route_is_documented(api_routes: set[tuple[str, str]], api_page: str) -> None:
+    assert api_routes, "no /v1 routes found"
+    missing_paths = sorted({path for _, path in api_routes if path not in api_page})
+    assert not missing_paths, f"docs/api.md does not mention {missing_paths}"
+    sections = set(re.findall(r"^#+ ([A-Z]+) (/\S*)$", api_page, re.MULTILINE))
+    undocumented = sorted(f"{method} {path}" for method, path in api_routes - sections)
+    assert not undocumented, f"docs/api.md has no section headed 'METHOD path' for {undocumented}"
+
+
+def test_every_error_code_is_documented_with_its_status(api_page: str) -> None:
+    errors = _table_rows(api_page.split("\n## Errors\n", 1)[1])
+    missing = sorted(set(STATUS_BY_CODE) - set(errors))
+    assert not missing, f"docs/api.md's error table lacks {missing}"
+    unknown = sorted(set(errors) - set(STATUS_BY_CODE))
+    assert not unknown, f"docs/api.md's error table names codes that do not exist: {unknown}"
+    wrong = sorted(
+        code for code, status in STATUS_BY_CODE.items() if str(status) not in errors[code]
+    )
+    assert not wrong, f"docs/api.md gives the wrong HTTP status for {wrong}"

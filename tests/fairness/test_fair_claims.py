@@ -185,3 +185,37 @@ async def test_a_rate_limit_spaces_claims(make_app: Callable[..., rota.App]) -> 
     assert len(first) == 1
     assert second == []
     await app.close()
+
+
+async def test_a_due_job_behind_many_tenants_with_later_jobs_runs(
+    make_app: Callable[..., rota.App],
+) -> None:
+    """Issue 5: the walk used to stop at the first tenants, none of them due, forever."""
+    app = build(make_app)
+    from datetime import timedelta
+
+    for n in range(20):
+        await app.enqueue("fair.work", {}, tenant_id=f"a{n:02d}", run_after=timedelta(hours=1))
+    due = await app.enqueue("fair.work", {}, tenant_id="zz")
+    assert await app.worker(concurrency=10).drain() == 1
+    assert (await app.get_job(due.id)).status is rota.JobStatus.SUCCEEDED
+    await app.close()
+
+
+async def test_jobs_held_back_by_a_cap_do_not_spin_a_rate_limited_drain(
+    make_app: Callable[..., rota.App],
+) -> None:
+    """Issue 5: a rate limit that allowed starts reported 'try again now' while a tenant cap
+    held the job back, and drain() claimed in a busy loop without end."""
+    app = make_app()
+
+    @app.job("fair.limited", rate_limit=(100, 1.0))
+    async def limited(ctx: rota.JobContext, payload: dict[str, Any]) -> None:
+        return None
+
+    await app.set_tenant_limits("paused", max_running=0)
+    await app.enqueue("fair.limited", {}, tenant_id="paused")
+    import asyncio
+
+    assert await asyncio.wait_for(app.worker().drain(), timeout=10) == 0
+    await app.close()

@@ -101,3 +101,17 @@ def test_invalid_cron_is_rejected_at_declaration(make_app: Callable[..., rota.Ap
 
     with pytest.raises(rota.RotaError, match="cron"):
         app.schedule("maintenance.sweep", cron="every hour")
+
+
+async def test_old_ticks_are_pruned_but_each_schedules_latest_is_kept(
+    make_app: Callable[..., rota.App], db: Conn
+) -> None:
+    app = build(make_app)
+    scheduler = app.schedulers()[0]
+    old = datetime(2020, 1, 1, 10, 0, 20, tzinfo=UTC)
+    for minute in range(3):
+        assert await scheduler.run_once(now=old + timedelta(minutes=minute)) == 1
+    assert await app.schedules_store().prune_ticks(older_than_seconds=86400) == 2
+    rows = await (await db.execute("SELECT tick_at FROM schedule_ticks")).fetchall()
+    assert [row["tick_at"] for row in rows] == [datetime(2020, 1, 1, 10, 2, tzinfo=UTC)]
+    await app.close()

@@ -49,7 +49,7 @@ def tenants(
             str(row["running"]),
             f"{row['oldest_queued_seconds']:.1f}",
             str(limit_row.get("weight", app.settings.tenant_default_weight)),
-            str(limit_row.get("max_running") or app.settings.tenant_max_running or "-"),
+            _cap(limit_row.get("max_running"), app.settings.tenant_max_running),
         )
     Console(width=120).print(table)
 
@@ -74,3 +74,10 @@ def set_limits(tenant_id: str, weight: int, max_running: int | None, app_spec: s
     row = run(go())
     cap = row["max_running"] if row["max_running"] is not None else "default"
     click.echo(f"{row['tenant_id']}: weight {row['weight']}, max running {cap}")
+
+
+def _cap(own: int | None, default: int | None) -> str:
+    """A tenant's own cap, else the default, else '-' (0 is a cap: nothing may run)."""
+    if own is not None:
+        return str(own)
+    return str(default) if default is not None else "-"

@@ -9,7 +9,7 @@ missed ticks, then resumes at its next tick after now.
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from rota.core.registry import Registry
@@ -36,7 +36,8 @@ def recurrence_of(row: dict[str, Any]) -> Recurrence:
 
 def tick_key(schedule_id: object, tick: datetime) -> str:
     """The idempotency key of one tick: the same tick can never make a second job."""
-    return f"schedule:{schedule_id}:{tick.isoformat()}"
+    # In UTC: the same tick must be spelled the same whatever a session's time zone.
+    return f"schedule:{schedule_id}:{tick.astimezone(UTC).isoformat()}"
 
 
 class UserScheduler:

@@ -52,28 +52,52 @@ class ClaimStore:
 
     async def claim_fair(self, claim: FairClaim) -> tuple[list[Job], str, float | None]:
         """Claim in weighted round robin across tenants; returns the jobs, the cursor to
-        continue from (the last tenant visited, '' to wrap around) and, when a rate limit
-        held jobs back, the seconds until it allows the next start.
+        continue from and, when a rate limit held jobs back, the seconds until it allows the
+        next start.
 
-        Without limits this is one statement. With limits the tenants are chosen and
-        try-locked first, then claimed by a second statement whose snapshot follows the
-        locks, in one transaction."""
+        Without limits each pass is one statement; with limits a pass chooses and try-locks
+        tenants first, then claims them in a second statement whose snapshot follows the
+        locks, in one transaction. Passes go on past tenants with nothing due until jobs are
+        claimed or every tenant was walked once (wrapping around to the first)."""
+        start = claim.cursor
+        wrapped = not start
+        while True:
+            jobs, cursor, reached_end, wake_in = await self._pass(replace(claim, cursor=start))
+            if jobs:
+                return jobs, "" if reached_end else cursor, wake_in
+            if reached_end:
+                if wrapped:
+                    return [], "", wake_in
+                wrapped, start = True, ""
+            elif wrapped and claim.cursor and cursor >= claim.cursor:
+                return [], cursor, wake_in  # came round to where this claim began
+            else:
+                start = cursor
+
+    async def _pass(self, claim: FairClaim) -> tuple[list[Job], str, bool, float | None]:
         locking = claim.lock_tenants or bool(claim.type_caps) or bool(claim.rate_limits)
         with translated():
             async with self.db.connection() as conn, _transaction_if(conn, locking):
                 cursor: AsyncCursor[dict[str, Any]] = conn.cursor(row_factory=dict_row)
                 if not locking:
-                    jobs, next_cursor = await self._claim(cursor, claim, None, [], {})
-                    if not jobs and claim.cursor:
-                        jobs, next_cursor = await self._claim(
-                            cursor, replace(claim, cursor=""), None, [], {}
-                        )
-                    return jobs, next_cursor, None
-                tenants = await self._scan(cursor, claim, claim.cursor)
-                if not tenants and claim.cursor:
-                    tenants = await self._scan(cursor, claim, "")
+                    jobs, next_cursor, reached_end = await self._claim(cursor, claim, None, [], {})
+                    return jobs, next_cursor, reached_end, None
+                await cursor.execute(
+                    self.q.scan_tenants,
+                    {
+                        "queue": claim.queue,
+                        "cursor": claim.cursor,
+                        "tenant_count": _tenant_count(claim),
+                        "max_steps": _max_steps(claim),
+                    },
+                )
+                walked = await cursor.fetchall()
+                reached_end = not walked or walked[-1]["tenant_key"] is None
+                keys = [row["tenant_key"] for row in walked if row["tenant_key"] is not None]
+                tenants = [row["tenant_key"] for row in walked if row["is_locked"]]
+                next_cursor = keys[-1] if keys else ""
                 if not tenants:
-                    return [], "", None
+                    return [], next_cursor, reached_end, None
                 excluded: list[str] = []
                 if claim.type_caps:
                     await cursor.execute(self.q.lock_types, {"types": list(claim.type_caps)})
@@ -89,7 +113,7 @@ class ClaimStore:
                     grants[type_key], _ = grant_runs(rate, row["tat"], row["now"], claim.limit)
                     if grants[type_key] == 0:
                         excluded.append(type_key)
-                jobs, _ = await self._claim(cursor, claim, tenants, excluded, grants)
+                jobs, _, _ = await self._claim(cursor, claim, tenants, excluded, grants)
                 wake_in: float | None = None
                 for type_key, (tat, now) in rate_clock.items():
                     rate = claim.rate_limits[type_key]
@@ -98,9 +122,10 @@ class ClaimStore:
                     await cursor.execute(
                         self.q.set_rate, {"key": f"type:{type_key}", "tat": new_tat}
                     )
-                    wait = next_allowed(rate, new_tat, now).total_seconds()
-                    wake_in = wait if wake_in is None else min(wake_in, wait)
-        return jobs, tenants[-1], wake_in
+                    if grants[type_key] == 0:  # the limit, not something else, held jobs back
+                        wait = next_allowed(rate, new_tat, now).total_seconds()
+                        wake_in = wait if wake_in is None else min(wake_in, wait)
+        return jobs, next_cursor, reached_end, wake_in
 
     async def _claim(
         self,
@@ -109,7 +134,7 @@ class ClaimStore:
         tenants: list[str] | None,
         excluded: list[str],
         grants: dict[str, int],
-    ) -> tuple[list[Job], str]:
+    ) -> tuple[list[Job], str, bool]:
         limited = sorted(set(claim.type_caps) | set(grants))
         await cursor.execute(
             self.q.claim_jobs_fair,
@@ -118,6 +143,7 @@ class ClaimStore:
                 "queue": claim.queue,
                 "cursor": claim.cursor,
                 "tenant_count": _tenant_count(claim),
+                "max_steps": _max_steps(claim),
                 "limit": claim.limit,
                 "worker_id": claim.worker_id,
                 "lease_seconds": claim.lease_seconds,
@@ -130,21 +156,9 @@ class ClaimStore:
             },
         )
         rows = await cursor.fetchall()
-        return [job_from_row(row) for row in rows], (rows[0]["next_cursor"] if rows else "")
-
-    async def _scan(
-        self, cursor: AsyncCursor[dict[str, Any]], claim: FairClaim, start: str
-    ) -> list[str]:
-        await cursor.execute(
-            self.q.scan_tenants,
-            {
-                "queue": claim.queue,
-                "cursor": start,
-                "tenant_count": _tenant_count(claim),
-                "lock": True,
-            },
-        )
-        return [row["tenant_key"] for row in await cursor.fetchall()]
+        jobs = [job_from_row(row) for row in rows if row["id"] is not None]
+        first: dict[str, Any] = rows[0] if rows else {}
+        return jobs, first.get("next_cursor") or "", bool(first.get("reached_end", True))
 
     async def tenant_stats(self, tenant_id: str | None, limit: int) -> list[dict[str, Any]]:
         with translated():
@@ -174,6 +188,11 @@ class ClaimStore:
 
 def _tenant_count(claim: FairClaim) -> int:
     return max(1, min(claim.limit, MAX_TENANTS_PER_CLAIM))
+
+
+def _max_steps(claim: FairClaim) -> int:
+    # Tenants whose jobs are all later are walked past; bound the probes of one statement.
+    return _tenant_count(claim) * 10
 
 
 def _transaction_if(conn: AsyncConn, needed: bool) -> AbstractAsyncContextManager[Any]:

@@ -56,6 +56,14 @@ class ScheduleStore:
                 cursor = await conn.execute(self.q.record_tick, params)
                 return await cursor.fetchone() is not None
 
+    async def prune_ticks(self, older_than_seconds: float) -> int:
+        with translated():
+            async with self.db.connection() as conn:
+                cursor = await conn.execute(
+                    self.q.prune_ticks, {"older_than_seconds": older_than_seconds}
+                )
+                return len(await cursor.fetchall())
+
     # -- user schedules: the scheduler's side ------------------------------------------------
 
     @asynccontextmanager

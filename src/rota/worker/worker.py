@@ -40,6 +40,7 @@ from rota.store.claims import ClaimStore
 from rota.store.db import Database
 from rota.store.jobs import Completion, JobStore
 from rota.store.listen import Listener
+from rota.store.schedules import ScheduleStore
 from rota.store.workers import WorkerStore
 from rota.worker.claimer import Claimer
 from rota.worker.completer import Completer
@@ -104,6 +105,7 @@ class Worker:
         self._pruner = Pruner(
             self.store,
             self.workers,
+            ScheduleStore(db, settings.schema_name),
             retention_seconds=settings.retention_seconds,
             batch_size=settings.prune_batch_size,
         )

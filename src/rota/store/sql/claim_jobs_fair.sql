@@ -1,14 +1,15 @@
 -- Fair claim: claim up to `limit` due jobs of one queue and its best due priority, visiting
--- tenants in order after the worker's cursor (the same loose index scan as
--- scan_tenants.sql, one probe per tenant), or the tenants the caller already chose and
--- try-locked with scan_tenants.sql when limits apply. Weighted round robin: each round takes `weight` jobs per tenant
+-- tenants in order after the worker's cursor (a loose index scan, one probe per tenant,
+-- as in scan_tenants.sql), or the tenants the caller already chose and try-locked with
+-- scan_tenants.sql when limits apply. Weighted round robin: each round takes `weight`
+-- jobs per tenant
 -- (oldest first), rounds repeat until `limit` is reached, so one backlogged tenant cannot
 -- starve others while a lone tenant still gets a full batch.
 -- Limits are counted here, in a statement that starts after scan_tenants.sql and
 -- lock_types.sql took their advisory locks, so its snapshot sees every claim committed by
 -- a claimer that held those locks before: a tenant's `room` is its cap minus its running
 -- jobs; a capped type's room is its cap minus its running jobs, and a rate-limited type's
--- is what reserve_rate.sql granted. The rest is as in claim_jobs.sql (attempt counted at
+-- is what lock_rate.sql and core.limits.grant_runs() granted. The rest is as in claim_jobs.sql (attempt counted at
 -- claim, lease, transition event). Served by jobs_fair_claim_idx and jobs_lease_idx.
 WITH RECURSIVE top AS (
     SELECT priority
@@ -20,31 +21,67 @@ WITH RECURSIVE top AS (
     ORDER BY priority, run_after
     LIMIT 1
 ),
-walk (tenant_key, depth) AS (
-    (
-        SELECT COALESCE(j.tenant_id, ''), 1
-        FROM {schema}.jobs AS j
-        WHERE j.status = 'queued'
-            AND j.queue = %(queue)s
-            AND j.priority = (SELECT priority FROM top)
-            AND COALESCE(j.tenant_id, '') > %(cursor)s
-        ORDER BY COALESCE(j.tenant_id, '')
-        LIMIT 1
-    )
+walk (tenant_key, step, due_count, is_due) AS (
+    -- One probe per tenant in tenant order after the cursor: the next tenant with queued
+    -- jobs at this priority, and whether its oldest is due. Tenants with only later jobs
+    -- are walked past (they move the cursor) but not counted; the walk stops after
+    -- `tenant_count` due tenants or `max_steps` probes.
+    SELECT f.tenant_key, 1, f.is_due::integer, f.is_due
+    FROM (
+        SELECT first.tenant_key, EXISTS (
+            SELECT 1
+            FROM {schema}.jobs AS d
+            WHERE d.status = 'queued'
+                AND d.queue = %(queue)s
+                AND d.priority = (SELECT priority FROM top)
+                AND COALESCE(d.tenant_id, '') = first.tenant_key
+                AND d.run_after <= now()
+                AND d.attempt < d.max_attempts
+        ) AS is_due
+        FROM (
+            SELECT (
+                SELECT COALESCE(j.tenant_id, '')
+                FROM {schema}.jobs AS j
+                WHERE j.status = 'queued'
+                    AND j.queue = %(queue)s
+                    AND j.priority = (SELECT priority FROM top)
+                    AND COALESCE(j.tenant_id, '') > %(cursor)s
+                ORDER BY COALESCE(j.tenant_id, '')
+                LIMIT 1
+            ) AS tenant_key
+        ) AS first
+        WHERE %(tenants)s::text[] IS NULL
+    ) AS f
     UNION ALL
-    SELECT (
-        SELECT COALESCE(j.tenant_id, '')
-        FROM {schema}.jobs AS j
-        WHERE j.status = 'queued'
-            AND j.queue = %(queue)s
-            AND j.priority = (SELECT priority FROM top)
-            AND COALESCE(j.tenant_id, '') > w.tenant_key
-        ORDER BY COALESCE(j.tenant_id, '')
-        LIMIT 1
-    ), w.depth + 1
+    SELECT n.tenant_key, w.step + 1, w.due_count + n.is_due::integer, n.is_due
     FROM walk AS w
+    CROSS JOIN LATERAL (
+        SELECT following.tenant_key, EXISTS (
+            SELECT 1
+            FROM {schema}.jobs AS d
+            WHERE d.status = 'queued'
+                AND d.queue = %(queue)s
+                AND d.priority = (SELECT priority FROM top)
+                AND COALESCE(d.tenant_id, '') = following.tenant_key
+                AND d.run_after <= now()
+                AND d.attempt < d.max_attempts
+        ) AS is_due
+        FROM (
+            SELECT (
+                SELECT COALESCE(j.tenant_id, '')
+                FROM {schema}.jobs AS j
+                WHERE j.status = 'queued'
+                    AND j.queue = %(queue)s
+                    AND j.priority = (SELECT priority FROM top)
+                    AND COALESCE(j.tenant_id, '') > w.tenant_key
+                ORDER BY COALESCE(j.tenant_id, '')
+                LIMIT 1
+            ) AS tenant_key
+        ) AS following
+    ) AS n
     WHERE w.tenant_key IS NOT NULL
-        AND w.depth < %(tenant_count)s
+        AND w.step < %(max_steps)s
+        AND w.due_count < %(tenant_count)s
 ),
 visits AS (
     -- Tenants given by the caller (who try-locked them with scan_tenants.sql), else the walk.
@@ -52,10 +89,10 @@ visits AS (
     FROM unnest(%(tenants)s::text[]) WITH ORDINALITY AS t(tenant_key, ord)
     WHERE %(tenants)s::text[] IS NOT NULL
     UNION ALL
-    SELECT w.tenant_key, w.depth
+    SELECT w.tenant_key, w.step
     FROM walk AS w
     WHERE %(tenants)s::text[] IS NULL
-        AND w.tenant_key IS NOT NULL
+        AND w.is_due
 ),
 tenants AS (
     SELECT v.tenant_key,
@@ -147,6 +184,12 @@ events AS (
     SELECT id, tenant_id, 'transition', 'queued', 'running', attempt
     FROM claimed
 )
-SELECT claimed.*, (SELECT max(tenant_key) FROM tenants) AS next_cursor
-FROM claimed
-ORDER BY run_after
+-- One row per claimed job, or a single row of NULL job columns when none was claimed: every
+-- row carries where the walk stopped (the next cursor) and whether it reached the end.
+SELECT claimed.*, walked.next_cursor, walked.reached_end
+FROM (
+    SELECT max(tenant_key) AS next_cursor, COALESCE(bool_or(tenant_key IS NULL), true) AS reached_end
+    FROM walk
+) AS walked
+LEFT JOIN claimed ON true
+ORDER BY claimed.run_after

@@ -2,4 +2,4 @@
 -- that one claimer at a time counts a type's running jobs. Returns the types locked.
 SELECT t.type
 FROM unnest(%(types)s::text[]) AS t(type)
-WHERE pg_try_advisory_xact_lock(hashtextextended('rota.type:' || t.type, 0))
+WHERE pg_try_advisory_xact_lock(hashtextextended('{schema}.type:' || t.type, 0))

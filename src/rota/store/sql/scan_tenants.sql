@@ -1,10 +1,11 @@
--- Fair claim, step 1: the tenants to visit next in one queue. Finds the best priority with a
--- due job, then walks tenants with queued jobs at that priority in tenant order after the
--- worker's cursor: a loose index scan on jobs_fair_claim_idx, one probe per tenant, so the
--- cost grows with the tenants visited (at most `tenant_count`), not with tenants or jobs.
--- With `lock`, each tenant is also try-locked for this transaction (transaction-level
--- advisory lock) so concurrent claimers never count the same tenant's running jobs at once;
--- a tenant another claimer holds is skipped this time.
+-- Fair claim with limits, step 1: the tenants to visit next in one queue. Finds the best
+-- priority with a due job, then walks tenants with queued jobs at that priority in tenant
+-- order after the worker's cursor: a loose index scan on jobs_fair_claim_idx, one probe per
+-- tenant, so the cost grows with the tenants walked (at most `max_steps`), not with
+-- tenants or jobs. Each tenant with a due job is try-locked for this transaction
+-- (transaction-level advisory lock) so concurrent claimers never count the same tenant's
+-- running jobs at once; a tenant another claimer holds is skipped this time. A row with a
+-- NULL tenant_key means the walk reached the last tenant.
 WITH RECURSIVE top AS (
     SELECT priority
     FROM {schema}.jobs
@@ -15,37 +16,71 @@ WITH RECURSIVE top AS (
     ORDER BY priority, run_after
     LIMIT 1
 ),
-walk (tenant_key, depth) AS (
-    (
-        SELECT COALESCE(j.tenant_id, ''), 1
-        FROM {schema}.jobs AS j
-        WHERE j.status = 'queued'
-            AND j.queue = %(queue)s
-            AND j.priority = (SELECT priority FROM top)
-            AND COALESCE(j.tenant_id, '') > %(cursor)s
-        ORDER BY COALESCE(j.tenant_id, '')
-        LIMIT 1
-    )
+walk (tenant_key, step, due_count, is_due) AS (
+    -- One probe per tenant in tenant order after the cursor: the next tenant with queued
+    -- jobs at this priority, and whether its oldest is due. Tenants with only later jobs
+    -- are walked past (they move the cursor) but not counted; the walk stops after
+    -- `tenant_count` due tenants or `max_steps` probes.
+    SELECT f.tenant_key, 1, f.is_due::integer, f.is_due
+    FROM (
+        SELECT first.tenant_key, EXISTS (
+            SELECT 1
+            FROM {schema}.jobs AS d
+            WHERE d.status = 'queued'
+                AND d.queue = %(queue)s
+                AND d.priority = (SELECT priority FROM top)
+                AND COALESCE(d.tenant_id, '') = first.tenant_key
+                AND d.run_after <= now()
+                AND d.attempt < d.max_attempts
+        ) AS is_due
+        FROM (
+            SELECT (
+                SELECT COALESCE(j.tenant_id, '')
+                FROM {schema}.jobs AS j
+                WHERE j.status = 'queued'
+                    AND j.queue = %(queue)s
+                    AND j.priority = (SELECT priority FROM top)
+                    AND COALESCE(j.tenant_id, '') > %(cursor)s
+                ORDER BY COALESCE(j.tenant_id, '')
+                LIMIT 1
+            ) AS tenant_key
+        ) AS first
+        WHERE true
+    ) AS f
     UNION ALL
-    SELECT (
-        SELECT COALESCE(j.tenant_id, '')
-        FROM {schema}.jobs AS j
-        WHERE j.status = 'queued'
-            AND j.queue = %(queue)s
-            AND j.priority = (SELECT priority FROM top)
-            AND COALESCE(j.tenant_id, '') > w.tenant_key
-        ORDER BY COALESCE(j.tenant_id, '')
-        LIMIT 1
-    ), w.depth + 1
+    SELECT n.tenant_key, w.step + 1, w.due_count + n.is_due::integer, n.is_due
     FROM walk AS w
+    CROSS JOIN LATERAL (
+        SELECT following.tenant_key, EXISTS (
+            SELECT 1
+            FROM {schema}.jobs AS d
+            WHERE d.status = 'queued'
+                AND d.queue = %(queue)s
+                AND d.priority = (SELECT priority FROM top)
+                AND COALESCE(d.tenant_id, '') = following.tenant_key
+                AND d.run_after <= now()
+                AND d.attempt < d.max_attempts
+        ) AS is_due
+        FROM (
+            SELECT (
+                SELECT COALESCE(j.tenant_id, '')
+                FROM {schema}.jobs AS j
+                WHERE j.status = 'queued'
+                    AND j.queue = %(queue)s
+                    AND j.priority = (SELECT priority FROM top)
+                    AND COALESCE(j.tenant_id, '') > w.tenant_key
+                ORDER BY COALESCE(j.tenant_id, '')
+                LIMIT 1
+            ) AS tenant_key
+        ) AS following
+    ) AS n
     WHERE w.tenant_key IS NOT NULL
-        AND w.depth < %(tenant_count)s
+        AND w.step < %(max_steps)s
+        AND w.due_count < %(tenant_count)s
 )
-SELECT w.tenant_key, top.priority
-FROM walk AS w, top
-WHERE w.tenant_key IS NOT NULL
-    AND (
-        NOT %(lock)s
-        OR pg_try_advisory_xact_lock(hashtextextended('rota.tenant:' || w.tenant_key, 0))
-    )
-ORDER BY w.depth
+SELECT w.tenant_key,
+    w.is_due
+        AND pg_try_advisory_xact_lock(hashtextextended('{schema}.tenant:' || w.tenant_key, 0))
+        AS is_locked
+FROM walk AS w
+ORDER BY w.step
