@@ -107,6 +107,7 @@ class App:
         payload_model: type[BaseModel] | None = None,
         global_concurrency: int | None = None,
         rate_limit: RateLimit | tuple[int, float] | None = None,
+        tenant_rate_limit: RateLimit | tuple[int, float] | None = None,
     ) -> Callable[[H], H]:
         """Register the decorated function as the handler of job type ``type``.
 
@@ -114,8 +115,8 @@ class App:
         Pydantic model (or ``dict`` for free-form payloads); ``async def`` runs on the
         worker's loop, ``def`` in a thread. ``system=True`` declares a job without a tenant.
         ``global_concurrency`` caps running jobs of the type across all workers and
-        ``rate_limit=(runs, per_seconds)`` caps its starts; both are enforced in the
-        database on fair queues.
+        ``rate_limit=(runs, per_seconds)`` caps its starts, ``tenant_rate_limit`` each
+        tenant's starts of it; all are enforced in the database on fair queues.
 
         Raises:
             JobTypeError: malformed or duplicate type, or an option out of range.
@@ -134,7 +135,8 @@ class App:
                 is_system=system,
                 payload_model=payload_model,
                 global_concurrency=global_concurrency,
-                rate_limit=RateLimit(*rate_limit) if isinstance(rate_limit, tuple) else rate_limit,
+                rate_limit=_rate(rate_limit),
+                tenant_rate_limit=_rate(tenant_rate_limit),
             )
             return handler
 
@@ -572,6 +574,10 @@ class App:
 
     def job_types(self) -> list[JobType]:
         return list(self.registry)
+
+
+def _rate(value: RateLimit | tuple[int, float] | None) -> RateLimit | None:
+    return RateLimit(*value) if isinstance(value, tuple) else value
 
 
 def _recurrence_columns(recurrence: Recurrence) -> dict[str, Any]:

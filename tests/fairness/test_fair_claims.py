@@ -219,3 +219,17 @@ async def test_jobs_held_back_by_a_cap_do_not_spin_a_rate_limited_drain(
 
     assert await asyncio.wait_for(app.worker().drain(), timeout=10) == 0
     await app.close()
+
+
+async def test_a_per_tenant_rate_limit_holds_each_tenant_separately(
+    make_app: Callable[..., rota.App],
+) -> None:
+    app = build(make_app)
+    for tenant in ("a", "b"):
+        await backlog(app, tenant, 5)
+    limit = RateLimit(runs=1, per_seconds=3600)  # one start per tenant per hour
+    claims = Claims(app, tenant_rate_limits={"fair.work": limit})
+    first = await claims.take(10)
+    assert sorted(job.tenant_id or "" for job in first) == ["a", "b"]
+    assert await claims.take(10) == []
+    await app.close()

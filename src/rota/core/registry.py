@@ -49,6 +49,7 @@ class JobType:
     is_async: bool
     global_concurrency: int | None = None
     rate_limit: RateLimit | None = None
+    tenant_rate_limit: RateLimit | None = None
 
     def parse_payload(self, payload: Mapping[str, Any]) -> Any:
         """The handler's argument: a model instance, or the dict when the type has no model."""
@@ -111,6 +112,7 @@ class Registry:
         payload_model: type[BaseModel] | None = None,
         global_concurrency: int | None = None,
         rate_limit: RateLimit | None = None,
+        tenant_rate_limit: RateLimit | None = None,
     ) -> JobType:
         """Add a job type.
 
@@ -147,6 +149,7 @@ class Registry:
             is_async=inspect.iscoroutinefunction(handler),
             global_concurrency=global_concurrency,
             rate_limit=rate_limit,
+            tenant_rate_limit=tenant_rate_limit,
         )
         self._types[key] = job_type
         return job_type

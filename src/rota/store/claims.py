@@ -33,6 +33,7 @@ class FairClaim:
     excluded_types: Sequence[str] = ()
     type_caps: Mapping[str, int] = field(default_factory=dict)
     rate_limits: Mapping[str, RateLimit] = field(default_factory=dict)
+    tenant_rate_limits: Mapping[str, RateLimit] = field(default_factory=dict)
     default_weight: int = 1
     default_max_running: int | None = None
     lock_tenants: bool = False
@@ -75,12 +76,19 @@ class ClaimStore:
                 start = cursor
 
     async def _pass(self, claim: FairClaim) -> tuple[list[Job], str, bool, float | None]:
-        locking = claim.lock_tenants or bool(claim.type_caps) or bool(claim.rate_limits)
+        locking = (
+            claim.lock_tenants
+            or bool(claim.type_caps)
+            or bool(claim.rate_limits)
+            or bool(claim.tenant_rate_limits)
+        )
         with translated():
             async with self.db.connection() as conn, _transaction_if(conn, locking):
                 cursor: AsyncCursor[dict[str, Any]] = conn.cursor(row_factory=dict_row)
                 if not locking:
-                    jobs, next_cursor, reached_end = await self._claim(cursor, claim, None, [], {})
+                    jobs, next_cursor, reached_end = await self._claim(
+                        cursor, claim, None, [], {}, {}
+                    )
                     return jobs, next_cursor, reached_end, None
                 await cursor.execute(
                     self.q.scan_tenants,
@@ -109,20 +117,45 @@ class ClaimStore:
                     await cursor.execute(self.q.lock_rate, {"key": f"type:{type_key}"})
                     row = await cursor.fetchone()
                     assert row is not None
-                    rate_clock[type_key] = (row["tat"], row["now"])
+                    rate_clock[f"type:{type_key}"] = (row["tat"], row["now"])
                     grants[type_key], _ = grant_runs(rate, row["tat"], row["now"], claim.limit)
                     if grants[type_key] == 0:
                         excluded.append(type_key)
-                jobs, _, _ = await self._claim(cursor, claim, tenants, excluded, grants)
+                # Per-tenant rate limits: one reservation per (type, visited tenant).
+                pair_grants: dict[tuple[str, str], int] = {}
+                for type_key, rate in claim.tenant_rate_limits.items():
+                    for tenant in tenants:
+                        key = _pair_key(type_key, tenant)
+                        await cursor.execute(self.q.lock_rate, {"key": key})
+                        row = await cursor.fetchone()
+                        assert row is not None
+                        rate_clock[key] = (row["tat"], row["now"])
+                        pair_grants[(type_key, tenant)], _ = grant_runs(
+                            rate, row["tat"], row["now"], claim.limit
+                        )
+                jobs, _, _ = await self._claim(
+                    cursor, claim, tenants, excluded, grants, pair_grants
+                )
                 wake_in: float | None = None
-                for type_key, (tat, now) in rate_clock.items():
-                    rate = claim.rate_limits[type_key]
-                    used = sum(1 for job in jobs if job.type == type_key)
-                    new_tat = spend(rate, tat, now, used)
-                    await cursor.execute(
-                        self.q.set_rate, {"key": f"type:{type_key}", "tat": new_tat}
+                for type_key, tenant_key, rate, granted in [
+                    *((t, None, claim.rate_limits[t], g) for t, g in grants.items()),
+                    *((t, n, claim.tenant_rate_limits[t], g) for (t, n), g in pair_grants.items()),
+                ]:
+                    key = (
+                        f"type:{type_key}"
+                        if tenant_key is None
+                        else _pair_key(type_key, tenant_key)
                     )
-                    if grants[type_key] == 0:  # the limit, not something else, held jobs back
+                    tat, now = rate_clock[key]
+                    used = sum(
+                        1
+                        for job in jobs
+                        if job.type == type_key
+                        and (tenant_key is None or (job.tenant_id or "") == tenant_key)
+                    )
+                    new_tat = spend(rate, tat, now, used)
+                    await cursor.execute(self.q.set_rate, {"key": key, "tat": new_tat})
+                    if granted == 0:  # the limit, not something else, held jobs back
                         wait = next_allowed(rate, new_tat, now).total_seconds()
                         wake_in = wait if wake_in is None else min(wake_in, wait)
         return jobs, next_cursor, reached_end, wake_in
@@ -134,6 +167,7 @@ class ClaimStore:
         tenants: list[str] | None,
         excluded: list[str],
         grants: dict[str, int],
+        pair_grants: dict[tuple[str, str], int],
     ) -> tuple[list[Job], str, bool]:
         limited = sorted(set(claim.type_caps) | set(grants))
         await cursor.execute(
@@ -153,6 +187,9 @@ class ClaimStore:
                 "limited_types": limited,
                 "type_caps": [claim.type_caps.get(t) for t in limited],
                 "type_grants": [grants.get(t) for t in limited],
+                "pair_types": [t for t, _ in pair_grants],
+                "pair_tenants": [n for _, n in pair_grants],
+                "pair_grants": list(pair_grants.values()),
             },
         )
         rows = await cursor.fetchall()
@@ -184,6 +221,10 @@ class ClaimStore:
             async with self.db.connection() as conn:
                 cursor = await conn.execute(self.q.list_tenant_limits)
                 return await cursor.fetchall()
+
+
+def _pair_key(type_key: str, tenant_key: str) -> str:
+    return f"type:{type_key}:tenant:{tenant_key}"
 
 
 def _tenant_count(claim: FairClaim) -> int:

@@ -86,6 +86,7 @@ class Claimer:
             excluded_types=list(excluded_types),
             type_caps={t.key: t.global_concurrency for t in types if t.global_concurrency},
             rate_limits={t.key: t.rate_limit for t in types if t.rate_limit},
+            tenant_rate_limits={t.key: t.tenant_rate_limit for t in types if t.tenant_rate_limit},
             default_weight=self._settings.tenant_default_weight,
             default_max_running=self._settings.tenant_max_running,
             lock_tenants=self._has_tenant_caps or self._settings.tenant_max_running is not None,

@@ -118,6 +118,7 @@ candidates AS (
         c.type,
         c.run_after,
         t.ord,
+        t.tenant_key,
         ceil(
             (row_number() OVER (PARTITION BY t.tenant_key ORDER BY c.run_after))::numeric
             / t.weight
@@ -158,12 +159,19 @@ chosen AS (
     FROM (
         SELECT c.*,
             row_number() OVER (PARTITION BY c.type ORDER BY c.round, c.ord, c.run_after)
-                AS in_type
+                AS in_type,
+            row_number() OVER (PARTITION BY c.type, c.tenant_key ORDER BY c.run_after)
+                AS in_type_tenant
         FROM candidates AS c
     ) AS ranked
     LEFT JOIN type_rooms AS tr ON tr.type = ranked.type
-    WHERE tr.type IS NULL
-        OR ranked.in_type <= tr.room
+    -- Per-tenant rate limits: what reserve granted each (type, tenant) pair.
+    LEFT JOIN unnest(
+        %(pair_types)s::text[], %(pair_tenants)s::text[], %(pair_grants)s::integer[]
+    ) AS tp(type, tenant_key, room)
+        ON tp.type = ranked.type AND tp.tenant_key = ranked.tenant_key
+    WHERE (tr.type IS NULL OR ranked.in_type <= tr.room)
+        AND (tp.type IS NULL OR ranked.in_type_tenant <= tp.room)
     ORDER BY ranked.round, ranked.ord, ranked.run_after
     LIMIT %(limit)s
 ),
