@@ -90,6 +90,7 @@ class App:
         self._url: str | None = self.settings.database_url
         self._local: LocalPostgres | None = None
         self._url_lock = threading.Lock()
+        self._claims: ClaimStore | None = None
 
     # -- declaring job types ---------------------------------------------------------------
 
@@ -546,7 +547,10 @@ class App:
         return JobStore(self.database(), self.settings.schema_name)
 
     def claims_store(self) -> ClaimStore:
-        return ClaimStore(self.database(), self.settings.schema_name)
+        """The app's claim store (its fair-claim connection is closed by ``close()``)."""
+        if self._claims is None:
+            self._claims = ClaimStore(self.database(), self.settings.schema_name)
+        return self._claims
 
     def schedules_store(self) -> ScheduleStore:
         return ScheduleStore(self.database(), self.settings.schema_name)
@@ -564,6 +568,9 @@ class App:
             await asyncio.to_thread(self.database)
 
     async def close(self) -> None:
+        if self._claims is not None:
+            await self._claims.close()
+            self._claims = None
         if self._db is not None:
             await self._db.close()
             self._db = None

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from contextlib import AbstractAsyncContextManager, nullcontext
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -43,6 +43,28 @@ class ClaimStore:
     def __init__(self, db: Database, schema: str) -> None:
         self.db = db
         self.q = Queries(schema)
+        self._claim_conn: AsyncConn | None = None
+
+    @asynccontextmanager
+    async def _claim_connection(self) -> AsyncIterator[AsyncConn]:
+        """The fair claim's own connection, with generic plans: PostgreSQL would otherwise
+        re-plan the claim on every execution (about 1 ms of its 2.6), while the generic plan
+        of this statement is as good. Other statements keep the pool's default, since for
+        some of them (the FIFO claim) the generic plan is worse."""
+        if self._claim_conn is None or self._claim_conn.closed:
+            self._claim_conn = await self.db.connect(
+                "rota-claim", options="-c plan_cache_mode=force_generic_plan"
+            )
+        try:
+            yield self._claim_conn
+        except BaseException:
+            await self.close()
+            raise
+
+    async def close(self) -> None:
+        if self._claim_conn is not None:
+            await self._claim_conn.close()
+            self._claim_conn = None
 
     async def has_tenant_caps(self) -> bool:
         with translated():
@@ -83,7 +105,7 @@ class ClaimStore:
             or bool(claim.tenant_rate_limits)
         )
         with translated():
-            async with self.db.connection() as conn, _transaction_if(conn, locking):
+            async with self._claim_connection() as conn, _transaction_if(conn, locking):
                 cursor: AsyncCursor[dict[str, Any]] = conn.cursor(row_factory=dict_row)
                 if not locking:
                     jobs, next_cursor, reached_end = await self._claim(

@@ -61,12 +61,16 @@ class Database:
         async with pool.connection() as conn:
             yield conn
 
-    async def connect(self, application_name: str | None = None) -> AsyncConn:
-        """A connection of its own, outside the pool (LISTEN, long-lived loops)."""
+    async def connect(
+        self, application_name: str | None = None, *, options: str | None = None
+    ) -> AsyncConn:
+        """A connection of its own, outside the pool (LISTEN, long-lived loops); ``options``
+        are server settings for this session (``-c name=value``)."""
+        kwargs = connect_kwargs(application_name or self._application_name)
+        if options:
+            kwargs["options"] = options
         try:
-            return await psycopg.AsyncConnection.connect(
-                self.url, **connect_kwargs(application_name or self._application_name)
-            )
+            return await psycopg.AsyncConnection.connect(self.url, **kwargs)
         except psycopg.Error as error:
             raise translate(error) from None
 

@@ -94,9 +94,10 @@ class Worker:
             max_workers=self.concurrency + 4, thread_name_prefix="rota-handler"
         )
         self._completer = Completer(self.store, self.id)
+        self._claims = ClaimStore(db, settings.schema_name)
         self._claimer = Claimer(
             jobs=self.store,
-            claims=ClaimStore(db, settings.schema_name),
+            claims=self._claims,
             registry=registry,
             settings=settings,
             worker_id=self.id,
@@ -238,6 +239,7 @@ class Worker:
         if self._running:
             await self._release_remaining()
         await self._completer.stop()
+        await self._claims.close()
         if self._heartbeat is not None:
             await asyncio.to_thread(self._heartbeat.stop)
         try:
