@@ -134,14 +134,17 @@ async def test_heartbeat_extends_only_held_leases(
     owner, other = uuid.uuid4(), uuid.uuid4()
     job = await app.enqueue("f.job", {}, tenant_id="acme")
     await claim(store, owner)
-    with app.database().connect_sync() as conn:
+    conn = await app.database().connect()
+    try:
         assert (
-            store.extend_leases_sync(conn, worker_id=other, held=[(job.id, 1)], lease_seconds=60)
+            await store.extend_leases(conn, worker_id=other, held=[(job.id, 1)], lease_seconds=60)
             == {}
         )
-        assert store.extend_leases_sync(
+        assert await store.extend_leases(
             conn, worker_id=owner, held=[(job.id, 1)], lease_seconds=60
         ) == {job.id: False}
+    finally:
+        await conn.close()
     row = await (
         await db.execute("SELECT locked_until - now() AS left FROM jobs WHERE id = %s", (job.id,))
     ).fetchone()

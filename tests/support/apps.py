@@ -8,8 +8,10 @@ effects from the database.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
+from datetime import timedelta
 from typing import Any
 
 import psycopg
@@ -67,6 +69,35 @@ async def noop(ctx: rota.JobContext, payload: dict[str, Any]) -> None:
     """Does nothing: executions are counted from job_events and job_runs."""
 
 
+def crash(ctx: rota.JobContext, payload: Work) -> None:
+    """Kills its own worker process on every attempt (a segfault or OOM kill, in effect)."""
+    _log(ctx, "start")
+    os._exit(1)
+
+
+def hang(ctx: rota.JobContext, payload: Work) -> None:
+    """Sleeps in a thread past its 1 s timeout, ignoring cancellation, then logs its end."""
+    _log(ctx, "start")
+    time.sleep(payload.seconds)
+    _log(ctx, "end")
+
+
+async def hang_async(ctx: rota.JobContext, payload: Work) -> None:
+    """Awaits far past its 1 s timeout (it is cancelled there)."""
+    await asyncio.to_thread(_log, ctx, "start")
+    await asyncio.sleep(3600)
+
+
+async def block(ctx: rota.JobContext, payload: Work) -> dict[str, Any]:
+    """Blocks the worker's event loop with a synchronous sleep, then records its effect."""
+    _log(ctx, "start")
+    time.sleep(payload.seconds)
+    if payload.key:
+        _effect(ctx, payload.key)
+    _log(ctx, "end")
+    return {"pid": os.getpid()}
+
+
 def register(target: rota.App) -> rota.App:
     """Declare the test job types on ``target`` (the worker's app or a test's)."""
     target.job("test.work", max_attempts=25, timeout=60)(work)
@@ -75,6 +106,12 @@ def register(target: rota.App) -> rota.App:
     target.job("test.limited", rate_limit=(4, 1.0))(noop)
     if os.environ.get("ROTA_TEST_TICK_EVERY_SECOND"):
         target.schedule("test.tick", cron="* * * * * *")
+    # Fault-injection types (tests/faults); run them only in spawned worker processes.
+    quick_retry = rota.Backoff(base=timedelta(seconds=0.1), cap=timedelta(seconds=0.2))
+    target.job("test.crash", max_attempts=3, timeout=60)(crash)
+    target.job("test.hang", max_attempts=2, timeout=1, backoff=quick_retry)(hang)
+    target.job("test.hang_async", max_attempts=2, timeout=1, backoff=quick_retry)(hang_async)
+    target.job("test.block", max_attempts=25, timeout=60)(block)
     return target
 
 

@@ -204,15 +204,15 @@ class JobStore:
                 cursor = await c.execute(self.q.record_progress, params)
                 return await cursor.fetchone() is not None
 
-    def extend_leases_sync(
+    async def extend_leases(
         self,
-        conn: SyncConn,
+        conn: AsyncConn,
         *,
         worker_id: UUID,
         held: Sequence[tuple[UUID, int]],
         lease_seconds: float,
     ) -> dict[UUID, bool]:
-        """Heartbeat on the heartbeat thread's own connection: id -> cancel_requested for every
+        """Heartbeat on the heartbeat's own connection: id -> cancel_requested for every
         lease still held."""
         params = {
             "worker_id": worker_id,
@@ -221,7 +221,9 @@ class JobStore:
             "lease_seconds": lease_seconds,
         }
         with translated():
-            rows = conn.execute(self.q.extend_leases, params).fetchall()
+            cursor = conn.cursor(row_factory=dict_row)
+            await cursor.execute(self.q.extend_leases, params)
+            rows = await cursor.fetchall()
         return {row["id"]: bool(row["cancel_requested"]) for row in rows}
 
     async def rescue_jobs(self, limit: int) -> list[dict[str, Any]]:

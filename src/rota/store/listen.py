@@ -69,5 +69,8 @@ class Listener:
         while True:
             async for notify in conn.notifies(timeout=self._check_seconds):
                 self._on_notify(notify.channel, notify.payload)
-            # Quiet for a while: prove the connection still answers.
-            await asyncio.wait_for(conn.execute("SELECT 1"), timeout=self._check_seconds)
+            # Quiet for a while: prove the connection still answers. asyncio.timeout, not
+            # wait_for: on Python 3.11 wait_for can swallow a cancellation that arrives as
+            # the probe returns, and the listener would never stop (CPython gh-86296).
+            async with asyncio.timeout(self._check_seconds):
+                await conn.execute("SELECT 1")

@@ -119,7 +119,19 @@ class LocalPostgres:
             self.stop()
 
     def restart(self, mode: str = "fast") -> None:
-        self._pg_ctl("restart", "-w", "-t", "60", "-m", mode, "-o", f"-p {self.port}")
+        # -l: the restarted server must not inherit (and hold open) our output pipes.
+        self._pg_ctl(
+            "restart",
+            "-w",
+            "-t",
+            "60",
+            "-m",
+            mode,
+            "-l",
+            str(self.data_dir / "server.log"),
+            "-o",
+            f"-p {self.port}",
+        )
 
     def _initdb(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)

@@ -1,13 +1,17 @@
-"""The heartbeat: a thread of its own, with a connection of its own, that renews leases.
+"""The heartbeat: a thread of its own, with an event loop and a connection of its own, that
+renews leases.
 
 It does not share the handlers' event loop, so a handler that blocks the loop cannot make a
-live job look dead (PgQueuer #323). Leases that did not come back are reported lost; if
-renewals keep failing until the lease must have run out by this process's monotonic clock,
-every held job is reported lost, so its handler stops instead of running on unfenced.
+live job look dead (PgQueuer #323). Leases that did not come back are reported lost. Every
+renewal has a time limit, so a silent (half-open) connection cannot block it; when renewals
+keep failing until a lease must have run out by this process's monotonic clock, the job is
+reported lost, so its handler stops instead of running on unfenced.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import threading
 import time
@@ -15,7 +19,7 @@ from collections.abc import Callable
 from uuid import UUID
 
 from rota.errors import DatabaseError
-from rota.store.db import Database, SyncConn
+from rota.store.db import AsyncConn, Database
 from rota.store.jobs import JobStore
 
 log = logging.getLogger("rota.heartbeat")
@@ -46,7 +50,7 @@ class Heartbeat:
         self._on_cancel_requested = on_cancel_requested
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="rota-heartbeat", daemon=True)
-        self._conn: SyncConn | None = None
+        self._conn: AsyncConn | None = None
         self._renewed_at: dict[UUID, float] = {}
 
     def start(self) -> None:
@@ -54,30 +58,29 @@ class Heartbeat:
 
     def stop(self) -> None:
         self._stop.set()
-        self._thread.join(timeout=self._interval + 5)
-        if self._conn is not None:
-            self._conn.close()
+        self._thread.join(timeout=self._interval + 10)
 
-    def beat_once(self) -> None:
-        """One renewal of every held lease."""
+    async def beat_once(self) -> None:
+        """One renewal of every held lease, within one interval."""
         held = self._held()
         started = time.monotonic()
         for job_id in held:
             self._renewed_at.setdefault(job_id, started)
+        renewal = asyncio.create_task(self._renew(held))
+        await asyncio.wait({renewal}, timeout=self._interval)
+        if not renewal.done():
+            # No answer in time (a silent, half-open connection). Not cancelled: cancelling
+            # a query makes psycopg send a cancel request over a new connection, which a
+            # partition would swallow too. The socket is closed instead, which ends it.
+            log.warning("heartbeat failed", extra={"error": "no answer in time"})
+            self._abandon_connection()
+            self._expire_by_local_clock(held)
+            return
         try:
-            if self._conn is None or self._conn.closed:
-                self._conn = self._db.connect_sync("rota-heartbeat")
-            kept = self._store.extend_leases_sync(
-                self._conn,
-                worker_id=self._worker_id,
-                held=list(held.items()),
-                lease_seconds=self._lease_seconds,
-            )
+            kept = renewal.result()
         except DatabaseError as error:
             log.warning("heartbeat failed", extra={"error": error.message})
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
+            self._abandon_connection()
             self._expire_by_local_clock(held)
             return
         for job_id, attempt in held.items():
@@ -92,6 +95,22 @@ class Heartbeat:
             if job_id not in held:
                 del self._renewed_at[job_id]
 
+    async def _renew(self, held: dict[UUID, int]) -> dict[UUID, bool]:
+        if self._conn is None or self._conn.closed:
+            self._conn = await self._db.connect("rota-heartbeat")
+        return await self._store.extend_leases(
+            self._conn,
+            worker_id=self._worker_id,
+            held=list(held.items()),
+            lease_seconds=self._lease_seconds,
+        )
+
+    def _abandon_connection(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(Exception):
+                self._conn.pgconn.finish()  # closes the socket without waiting on anything
+            self._conn = None
+
     def _expire_by_local_clock(self, held: dict[UUID, int]) -> None:
         # Leave a margin of one interval: by then the database may rescue the job any moment.
         limit = self._lease_seconds - self._interval
@@ -101,8 +120,14 @@ class Heartbeat:
                 self._on_lost(job_id, attempt)
 
     def _run(self) -> None:
-        while not self._stop.wait(self._interval):
-            try:
-                self.beat_once()
-            except Exception:
-                log.exception("heartbeat loop error")
+        asyncio.run(self._main())
+
+    async def _main(self) -> None:
+        try:
+            while not await asyncio.to_thread(self._stop.wait, self._interval):
+                try:
+                    await self.beat_once()
+                except Exception:
+                    log.exception("heartbeat loop error")
+        finally:
+            self._abandon_connection()

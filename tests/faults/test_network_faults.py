@@ -1,0 +1,220 @@
+"""Connections that go silent: no FIN, no RST, just no bytes (issue 6).
+
+An in-process worker reaches PostgreSQL only through a TCP proxy (proxy.py); the test
+enqueues and reads directly. Poll interval 0.5 s, so the LISTEN connection is probed after
+1 s of silence (``Listener.check_seconds`` = 2 x poll interval, at least 1 s) and a probe
+that gets no answer within another 1 s counts as a dead connection; psycopg then spends up
+to 5 s trying to cancel the unanswered probe before it closes the connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+
+import rota
+from rota.store.db import Database
+from rota.store.listen import Listener
+from rota.worker.worker import Worker
+from tests.faults.harness import APP_SETTINGS, Conn, scalar
+from tests.faults.invariants import assert_invariants
+from tests.faults.proxy import Proxy
+from tests.support.waiting import eventually
+from tests.worker.helpers import wait_status
+
+pytestmark = pytest.mark.faults
+
+POLL_INTERVAL = 0.5
+CHECK_SECONDS = max(1.0, min(10.0, POLL_INTERVAL * 2))  # as the worker computes it
+CANCEL_WAIT = 5.0  # psycopg: wait for a cancelled query to end, then close
+
+
+async def _ping(ctx: rota.JobContext, payload: dict[str, Any]) -> None:
+    pass
+
+
+@contextlib.asynccontextmanager
+async def proxied_worker(
+    postgres_url: str, schema: str, handlers: dict[str, Callable[..., Any]] | None = None
+) -> AsyncIterator[tuple[Proxy, rota.App, Worker, list[tuple[float, str]]]]:
+    """A proxy to the shared server, a worker (in this process) that connects only through
+    it, an app that connects directly, and the NOTIFYs the worker received."""
+    target = urlsplit(postgres_url)
+    proxy = await Proxy(target.hostname or "127.0.0.1", target.port or 5432).start()
+    options = {**APP_SETTINGS, "poll_interval_seconds": POLL_INTERVAL}
+    behind = rota.App(proxy.url(), schema_name=schema, **options)
+    direct = rota.App(postgres_url, schema_name=schema, **options)
+    for app in (behind, direct):
+        for job_type, handler in {"f.ping": _ping, **(handlers or {})}.items():
+            app.job(job_type, timeout=60)(handler)
+    worker = behind.worker(concurrency=2)
+    notified: list[tuple[float, str]] = []
+    deliver = worker._on_notify
+
+    def recording(channel: str, payload: str) -> None:
+        notified.append((time.monotonic(), channel))
+        deliver(channel, payload)
+
+    worker._on_notify = recording  # type: ignore[method-assign]  # observe wake-ups
+    task = asyncio.create_task(worker.run(install_signals=False))
+    await asyncio.wait_for(worker.started.wait(), 15)
+    try:
+        yield proxy, direct, worker, notified
+    finally:
+        proxy.heal()
+        worker.stop()
+        try:
+            await asyncio.wait_for(task, 30)
+        finally:
+            await proxy.close()
+            await behind.close()
+            await direct.close()
+
+
+async def test_a_silently_cut_listen_connection_is_covered_by_polling_then_replaced(
+    postgres_url: str, schema: str, conn: Conn
+) -> None:
+    async with proxied_worker(postgres_url, schema) as (proxy, direct, worker, notified):
+        jobs_channel = worker.store.channels.jobs
+        # Healthy: the enqueue's NOTIFY reaches the worker over its LISTEN connection.
+        first = await direct.enqueue("f.ping", {}, tenant_id="acme")
+        await wait_status(direct, first.id, rota.JobStatus.SUCCEEDED)
+        assert [channel for _, channel in notified] == [jobs_channel]
+
+        # The LISTEN connection goes silent; pool and heartbeat connections still work.
+        assert proxy.blackhole(b"rota-listen") == 1
+        cut_at = time.monotonic()
+        listens = proxy.opened(b"rota-listen")
+        second = await direct.enqueue("f.ping", {}, tenant_id="acme")
+        done = await wait_status(direct, second.id, rota.JobStatus.SUCCEEDED)
+        assert done.started_at is not None
+        # Its NOTIFY is stuck in the silent connection: polling picked the job up.
+        assert (done.started_at - done.created_at).total_seconds() <= POLL_INTERVAL + 1.0
+        assert len(notified) == 1
+
+        # The listener notices the silence (quiet period, then an unanswered probe) and
+        # opens a new LISTEN connection.
+        async def reconnected() -> bool:
+            return proxy.opened(b"rota-listen") == listens + 1
+
+        await eventually(reconnected, timeout=2 * CHECK_SECONDS + CANCEL_WAIT + 5)
+        assert time.monotonic() - cut_at <= 2 * CHECK_SECONDS + CANCEL_WAIT + 2
+
+        # NOTIFY works again on the new connection.
+        third = await direct.enqueue("f.ping", {}, tenant_id="acme")
+
+        async def notified_again() -> bool:
+            return any(channel == jobs_channel and at > cut_at for at, channel in notified)
+
+        await eventually(notified_again, timeout=5)
+        await wait_status(direct, third.id, rota.JobStatus.SUCCEEDED)
+    await assert_invariants(conn, acked=[first.id, second.id, third.id])
+
+
+async def test_a_worker_cut_off_entirely_resumes_when_the_network_heals(
+    postgres_url: str, schema: str, conn: Conn
+) -> None:
+    async with proxied_worker(postgres_url, schema) as (proxy, direct, _, _):
+        proxy.partition()  # every open connection, and every new one, goes silent
+        job = await direct.enqueue("f.ping", {}, tenant_id="acme")
+        await asyncio.sleep(2 * CHECK_SECONDS)  # the fault's duration, not a wait for an event
+        assert (await direct.get_job(job.id)).status is rota.JobStatus.QUEUED
+        proxy.heal()
+        healed_at = time.monotonic()
+        await wait_status(direct, job.id, rota.JobStatus.SUCCEEDED, timeout=15)
+        # Held statements complete and the listener reconnects: no reconnect storm, no
+        # wait for a lease or a TCP timeout.
+        assert time.monotonic() - healed_at <= POLL_INTERVAL + 2.0
+    await assert_invariants(conn, acked=[job.id])
+
+
+async def test_a_partitioned_worker_stops_its_handler_once_its_lease_must_have_ended(
+    postgres_url: str, schema: str, conn: Conn
+) -> None:
+    """Issue 6: the heartbeat's renewal had no time limit; on a silent connection it blocked
+    for as long as the silence lasted, never reported the lease lost, and the handler ran on
+    past its lease."""
+    lease = APP_SETTINGS["lease_seconds"]
+    stopped = threading.Event()
+    entered = threading.Event()
+
+    def long(ctx: rota.JobContext, payload: dict[str, Any]) -> None:
+        entered.set()
+        if ctx.wait_cancelled(30):
+            stopped.set()
+
+    handlers = {"f.long": long}
+    async with proxied_worker(postgres_url, schema, handlers) as (proxy, direct, _, _):
+        job = await direct.enqueue("f.long", {}, tenant_id="acme")
+        await asyncio.to_thread(entered.wait, 15)
+
+        async def renewed() -> bool:  # the heartbeat has its connection and used it
+            query = "SELECT locked_until > started_at + make_interval(secs => %s) FROM jobs"
+            return bool(await scalar(conn, query, lease))
+
+        await eventually(renewed, timeout=10)
+        proxy.partition()
+        cut_at = time.monotonic()
+        # The heartbeat cannot renew: by this process's own clock the lease is over after
+        # `lease` seconds, and the handler must be told to stop (not run on unfenced).
+        in_time = await asyncio.to_thread(stopped.wait, lease + 3)
+        elapsed = time.monotonic() - cut_at
+        proxy.heal()
+        assert in_time, f"handler not cancelled {elapsed:.1f}s into the partition"
+    await assert_invariants(conn, acked=[job.id])
+
+
+async def test_a_cancelled_listener_ends_even_as_its_probe_returns(postgres_url: str) -> None:
+    """Issue 6, found by the SIGSTOP scenario: SIGCONT then SIGTERM at once left 3 of 12 idle
+    worker processes running forever. The listener probed with ``asyncio.wait_for``, which on
+    Python 3.11 swallows a cancellation that arrives as the probe returns (CPython gh-86296),
+    so ``Worker.run`` never got past ``gather(*loops)``. Here the cancellation lands exactly
+    as the probe's answer does, which resuming a frozen process makes likely."""
+    listening: asyncio.Task[None] | None = None
+    probes = 0
+
+    class Probed:
+        """A real LISTEN connection whose first probe answer comes with a stop request."""
+
+        def __init__(self, conn: Any) -> None:
+            self._conn = conn
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self._conn, name)
+
+        async def execute(self, query: Any, *args: Any, **kwargs: Any) -> Any:
+            nonlocal probes
+            result = await self._conn.execute(query, *args, **kwargs)
+            if query == "SELECT 1":
+                probes += 1
+                if probes == 1:
+                    assert listening is not None
+                    listening.cancel()  # the worker stops: it cancels its loops
+            return result
+
+    class ProbedDatabase:
+        def __init__(self) -> None:
+            self._db = Database(postgres_url, max_size=1)
+
+        async def connect(self, application_name: str | None = None) -> Probed:
+            return Probed(await self._db.connect(application_name))
+
+    listener = Listener(
+        ProbedDatabase(),  # type: ignore[arg-type]  # only connect() is used
+        ["faults.quiet"],
+        lambda channel, payload: None,
+        check_seconds=0.05,
+    )
+    listening = asyncio.create_task(listener.run())
+    done, _ = await asyncio.wait([listening], timeout=3)
+    if not done:  # the cancellation was swallowed: stop it for good, outside the probe
+        listening.cancel()
+        await asyncio.wait([listening], timeout=10)
+    assert done, f"still listening after its cancellation ({probes} probes since)"
