@@ -267,3 +267,32 @@ async def test_per_queue_concurrency_is_never_exceeded(
         await eventually(all_done, timeout=20)
     assert peak == 3
     await app.close()
+
+
+async def test_an_unexpected_claim_error_does_not_end_the_worker(
+    make_app: Callable[..., rota.App],
+) -> None:
+    app = make_app()
+
+    @app.job("c.after_error")
+    async def after_error(ctx: rota.JobContext, payload: Item) -> str:
+        return "ran"
+
+    async with running_worker(app) as worker:
+        await asyncio.wait_for(worker.idle.wait(), 10)  # its first claim found nothing
+        claimer = worker._claimer
+        original = claimer.claim
+        failures = []
+
+        async def flaky_claim(*args: Any, **kwargs: Any) -> Any:
+            if not failures:
+                failures.append(1)
+                raise RuntimeError("a bug in the claim path")
+            return await original(*args, **kwargs)
+
+        claimer.claim = flaky_claim  # type: ignore[method-assign]
+        job = await app.enqueue("c.after_error", Item(), tenant_id="acme")
+        done = await wait_status(app, job.id, rota.JobStatus.SUCCEEDED)
+    assert failures == [1]
+    assert done.result == "ran"
+    await app.close()

@@ -289,6 +289,13 @@ class Worker:
                 await self._sleep(delay)
                 delay = min(delay * 2, 5.0)
                 continue
+            except Exception:
+                # The loop's top: never let one bad claim end the worker (a job left claimed
+                # by it returns after its lease expires).
+                log.exception("claim failed unexpectedly; retrying")
+                await self._sleep(delay)
+                delay = min(delay * 2, 5.0)
+                continue
             if claimed and self._free() > 0:
                 continue
             wait = self.settings.poll_interval_seconds
