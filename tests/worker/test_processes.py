@@ -93,10 +93,19 @@ async def test_three_workers_drain_5000_jobs_each_exactly_once(
 ) -> None:
     app = apps.register(make_app())
     total = 5000
-    await app.enqueue_many(
-        [rota.JobRequest("test.noop", {"n": n}, tenant_id=f"t{n % 7}") for n in range(total)]
-    )
     workers = [spawn("--concurrency", "8") for _ in range(3)]
+
+    async def all_listening() -> bool:  # every worker is up before the jobs arrive
+        return await scalar(db, "SELECT count(*) FROM workers") == 3
+
+    await eventually(all_listening, timeout=60)
+    for start in range(0, total, 1000):
+        await app.enqueue_many(
+            [
+                rota.JobRequest("test.noop", {"n": n}, tenant_id=f"t{n % 7}")
+                for n in range(start, start + 1000)
+            ]
+        )
 
     async def drained() -> bool:
         return await scalar(db, "SELECT count(*) FROM jobs WHERE status = 'succeeded'") == total
