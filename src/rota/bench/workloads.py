@@ -71,7 +71,7 @@ async def w1(config: BenchConfig, n: int, batch: int) -> dict[str, Any]:
         for start in range(0, n, batch):
             await app.enqueue_many(requests(start, min(batch, n - start)))
     elapsed = time.perf_counter() - begin
-    stored = await _count(config, "tenant_id = 'bench'")
+    stored = await _count_benchmark_jobs(config)
     await app.close()
     return {"jobs_per_s": n / elapsed, "elapsed_s": elapsed, "stored": stored}
 
@@ -237,9 +237,9 @@ async def _remaining(conn: psycopg.AsyncConnection[Any], config: BenchConfig) ->
     return int(row[0]) if row else 0
 
 
-async def _count(config: BenchConfig, condition: str) -> int:
+async def _count_benchmark_jobs(config: BenchConfig) -> int:
     async with await psycopg.AsyncConnection.connect(config.dsn, autocommit=True) as conn:
-        query = sql.SQL("SELECT count(*) FROM {schema}.jobs WHERE " + condition).format(  # noqa: S608 - fixed text
+        query = sql.SQL("SELECT count(*) FROM {schema}.jobs WHERE tenant_id = 'bench'").format(
             schema=sql.Identifier(config.schema)
         )
         row = await (await conn.execute(query)).fetchone()

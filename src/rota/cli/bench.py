@@ -44,7 +44,7 @@ def bench(ctx: click.Context, jobs: int, concurrency: int, processes: int, app_s
     with Progress(*columns, console=console) as progress:
         for label, step in steps:
             task = progress.add_task(label, total=1)
-            _reset(url, schema)
+            _drop(url, schema)
             results.append((label, run(step())))
             progress.update(task, completed=1)
     _drop(url, schema)
@@ -96,10 +96,6 @@ def soak(minutes: float, rate: float, workers: int, kill_every: float, app_spec:
         click.echo(f"size {name}: {before:.0f} KiB -> {report.sizes_after[name] / 1024:.0f} KiB")
     samples = ", ".join(f"{t:.0f}s {kib / 1024:.0f} MiB" for t, kib in report.rss_samples)
     click.echo(f"worker RSS over time: {samples}")
-    _drop(url, schema)
-
-
-def _reset(url: str, schema: str) -> None:
     _drop(url, schema)
 
 

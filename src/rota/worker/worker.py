@@ -284,15 +284,13 @@ class Worker:
             try:
                 claimed = await self._claim_and_start()
                 delay = 0.1
-            except DatabaseError as error:
-                log.warning("claim failed; retrying", extra={"error": error.message})
-                await self._sleep(delay)
-                delay = min(delay * 2, 5.0)
-                continue
-            except Exception:
+            except Exception as error:
                 # The loop's top: never let one bad claim end the worker (a job left claimed
                 # by it returns after its lease expires).
-                log.exception("claim failed unexpectedly; retrying")
+                if isinstance(error, DatabaseError):
+                    log.warning("claim failed; retrying", extra={"error": error.message})
+                else:
+                    log.exception("claim failed unexpectedly; retrying")
                 await self._sleep(delay)
                 delay = min(delay * 2, 5.0)
                 continue
