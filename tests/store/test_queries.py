@@ -12,12 +12,11 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
-from rota.store.queries import Queries, statement_names
+from rota.store.queries import Queries, compact, positional, statement_names
 
 STORE_DIR = Path(__file__).resolve().parents[2] / "src" / "rota" / "store"
 SQL_DIR = STORE_DIR / "sql"
-QUERY_REFERENCE = re.compile(r"\.q\.([A-Za-z_][A-Za-z0-9_]*)")
-PLACEHOLDER = re.compile(r"%%|%\((\w+)\)s")
+QUERY_REFERENCE = re.compile(r"\.q\.(?:positional\(\")?([A-Za-z_][A-Za-z0-9_]*)")
 
 
 def referenced_names() -> dict[str, set[str]]:
@@ -27,21 +26,6 @@ def referenced_names() -> dict[str, set[str]]:
         for name in QUERY_REFERENCE.findall(module.read_text(encoding="utf-8")):
             found.setdefault(name, set()).add(module.name)
     return found
-
-
-def to_positional(statement: str) -> tuple[str, list[str]]:
-    """``%(name)s`` -> ``$n`` (one number per distinct name) and ``%%`` -> ``%``."""
-    names: list[str] = []
-
-    def replace(match: re.Match[str]) -> str:
-        name = match.group(1)
-        if name is None:
-            return "%"
-        if name not in names:
-            names.append(name)
-        return f"${names.index(name) + 1}"
-
-    return PLACEHOLDER.sub(replace, statement), names
 
 
 def test_statement_files_are_found_by_the_loader() -> None:
@@ -65,9 +49,15 @@ def test_every_statement_a_store_method_runs_has_a_file() -> None:
 
 
 def test_placeholder_conversion_numbers_each_name_once() -> None:
-    text, names = to_positional("SELECT %(a)s, %(b)s, %(a)s, 'x%%y', '%%(c)s'")
-    assert text == "SELECT $1, $2, $1, 'x%y', '%(c)s'"
-    assert names == ["a", "b"]
+    statement = positional("SELECT %(a)s, %(b)s, %(a)s, 'x%%y', '%%(c)s'")
+    assert statement.text == "SELECT $1, $2, $1, 'x%y', '%(c)s'"
+    assert statement.names == ("a", "b")
+    assert statement.params({"b": 2, "a": 1, "unused": 3}) == [1, 2]
+
+
+def test_compacting_drops_comments_and_indentation_only() -> None:
+    text = "SELECT 'a -- b' AS x, -- why\n    -- a whole line\n    1 AS y\n"
+    assert compact(text) == "SELECT 'a -- b' AS x,\n1 AS y"
 
 
 @pytest.fixture
@@ -84,7 +74,8 @@ def test_statement_is_accepted_by_postgresql(
     without running it; the transaction is rolled back so nothing is left behind."""
     rendered = getattr(Queries(schema), name)
     assert "{schema}" not in rendered
-    text, params = to_positional(rendered)
+    statement = positional(rendered)
+    text, params = statement.text, statement.names
     assert "%(" not in text
     conn.autocommit = False
     try:

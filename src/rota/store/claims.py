@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from psycopg import AsyncCursor
+from psycopg import AsyncCursor, AsyncRawCursor
 from psycopg.rows import dict_row
 
 from rota.core.job import Job
@@ -192,29 +192,33 @@ class ClaimStore:
         pair_grants: dict[tuple[str, str], int],
     ) -> tuple[list[Job], str, bool]:
         limited = sorted(set(claim.type_caps) | set(grants))
-        await cursor.execute(
-            self.q.claim_jobs_fair,
-            {
-                "tenants": tenants,
-                "queue": claim.queue,
-                "cursor": claim.cursor,
-                "tenant_count": _tenant_count(claim),
-                "max_steps": _max_steps(claim),
-                "limit": claim.limit,
-                "worker_id": claim.worker_id,
-                "lease_seconds": claim.lease_seconds,
-                "excluded_types": [*claim.excluded_types, *excluded],
-                "default_weight": claim.default_weight,
-                "default_max_running": claim.default_max_running,
-                "limited_types": limited,
-                "type_caps": [claim.type_caps.get(t) for t in limited],
-                "type_grants": [grants.get(t) for t in limited],
-                "pair_types": [t for t, _ in pair_grants],
-                "pair_tenants": [n for _, n in pair_grants],
-                "pair_grants": list(pair_grants.values()),
-            },
+        statement = self.q.positional("claim_jobs_fair")  # over psycopg's parse cache limit
+        raw = AsyncRawCursor(cursor.connection, row_factory=dict_row)
+        await raw.execute(
+            statement.text,
+            statement.params(
+                {
+                    "tenants": tenants,
+                    "queue": claim.queue,
+                    "cursor": claim.cursor,
+                    "tenant_count": _tenant_count(claim),
+                    "max_steps": _max_steps(claim),
+                    "limit": claim.limit,
+                    "worker_id": claim.worker_id,
+                    "lease_seconds": claim.lease_seconds,
+                    "excluded_types": [*claim.excluded_types, *excluded],
+                    "default_weight": claim.default_weight,
+                    "default_max_running": claim.default_max_running,
+                    "limited_types": limited,
+                    "type_caps": [claim.type_caps.get(t) for t in limited],
+                    "type_grants": [grants.get(t) for t in limited],
+                    "pair_types": [t for t, _ in pair_grants],
+                    "pair_tenants": [n for _, n in pair_grants],
+                    "pair_grants": list(pair_grants.values()),
+                }
+            ),
         )
-        rows = await cursor.fetchall()
+        rows = await raw.fetchall()
         jobs = [job_from_row(row) for row in rows if row["id"] is not None]
         first: dict[str, Any] = rows[0] if rows else {}
         return jobs, first.get("next_cursor") or "", bool(first.get("reached_end", True))

@@ -6,7 +6,7 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from typing import Any
 from uuid import UUID
 
@@ -14,6 +14,10 @@ from rota.core.job import Job
 from rota.errors import LeaseLost
 
 ProgressWriter = Callable[[int, str | None], Awaitable[bool]]
+
+# Guards the creation of a context's threading.Event, made only when a handler waits on it:
+# most runs never do, and an Event per run is a measurable share of a short job's cost.
+_EVENT_LOCK = threading.Lock()
 
 
 class JobCancelled(Exception):
@@ -58,18 +62,19 @@ class JobContext:
         self.logger = logging.getLogger(f"rota.job.{job.type}")
         self._write_progress = write_progress
         self._loop = loop
-        self._cancel = threading.Event()
-        self._lease_lost = threading.Event()
+        self._cancelled = False
+        self._lease_lost = False
+        self._cancel_event: threading.Event | None = None
 
     @property
     def cancelled(self) -> bool:
         """True once an operator asked this job to stop, its lease was lost, or the worker
         is shutting down past its grace period."""
-        return self._cancel.is_set()
+        return self._cancelled
 
     @property
     def lease_lost(self) -> bool:
-        return self._lease_lost.is_set()
+        return self._lease_lost
 
     @property
     def remaining_seconds(self) -> float:
@@ -77,7 +82,7 @@ class JobContext:
 
     def raise_if_cancelled(self) -> None:
         """Stop here if cancellation was requested; the run ends ``cancelled``."""
-        if self._cancel.is_set():
+        if self._cancelled:
             raise JobCancelled("cancelled")
 
     async def progress(self, percent: int, message: str | None = None) -> None:
@@ -90,8 +95,7 @@ class JobContext:
         if message is not None:
             message = message.replace("\x00", "")[:500]
         if not await self._write_progress(percent, message):
-            self._lease_lost.set()
-            self._cancel.set()
+            self.mark_lease_lost()
             raise LeaseLost(f"job {self.job_id} attempt {self.attempt} lost its lease")
 
     def progress_sync(self, percent: int, message: str | None = None) -> None:
@@ -101,14 +105,28 @@ class JobContext:
 
     def wait_cancelled(self, timeout: float | None = None) -> bool:
         """Block a synchronous handler until cancellation or ``timeout``; True if cancelled."""
-        return self._cancel.wait(timeout)
+        with _EVENT_LOCK:
+            if self._cancel_event is None:
+                self._cancel_event = threading.Event()
+                if self._cancelled:
+                    self._cancel_event.set()
+            event = self._cancel_event
+        return event.wait(timeout)
 
     def request_cancel(self) -> None:
-        self._cancel.set()
+        with _EVENT_LOCK:
+            self._cancelled = True
+            event = self._cancel_event
+        if event is not None:
+            event.set()
 
     def mark_lease_lost(self) -> None:
-        self._lease_lost.set()
-        self._cancel.set()
+        self._lease_lost = True
+        self.request_cancel()
+
+    def lazy_log_fields(self) -> Mapping[str, Any]:
+        """``log_fields()``, computed only if a log line is written."""
+        return _LazyFields(self)
 
     def log_fields(self) -> dict[str, Any]:
         return {
@@ -122,3 +140,25 @@ class JobContext:
             "trace_id": self.trace_id,
             "request_id": self.request_id,
         }
+
+
+class _LazyFields(Mapping[str, Any]):
+    __slots__ = ("_ctx", "_fields")
+
+    def __init__(self, ctx: JobContext) -> None:
+        self._ctx = ctx
+        self._fields: dict[str, Any] | None = None
+
+    def _get(self) -> dict[str, Any]:
+        if self._fields is None:
+            self._fields = self._ctx.log_fields()
+        return self._fields
+
+    def __getitem__(self, key: str) -> Any:
+        return self._get()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._get())
+
+    def __len__(self) -> int:
+        return len(self._get())

@@ -34,12 +34,11 @@ async def execute(
         return FailedFatally(JobError("invalid_payload", error.message)), None
     timeout = job_type.timeout.total_seconds()
     try:
-        if job_type.is_async:
-            result = await asyncio.wait_for(job_type.handler(ctx, argument), timeout)
-        else:
-            result = await asyncio.wait_for(
-                _in_thread(threads, job_type.handler, ctx, argument), timeout
-            )
+        async with asyncio.timeout(timeout):  # no extra task per run, as wait_for makes
+            if job_type.is_async:
+                result = await job_type.handler(ctx, argument)
+            else:
+                result = await _in_thread(threads, job_type.handler, ctx, argument)
     except TimeoutError:
         if ctx.cancelled:
             return Cancelled("cancelled"), None

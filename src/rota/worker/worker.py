@@ -13,7 +13,8 @@ import contextlib
 import logging
 import os
 import signal
-from collections import Counter
+import time
+from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -52,6 +53,10 @@ from rota.worker.rescuer import Rescuer
 
 log = logging.getLogger("rota.worker")
 
+# Jobs are held ahead only as many as the slots get through in about this long at the
+# recent handler speed: short jobs get big claim batches, long ones are not hoarded.
+_HOLD_SECONDS = 0.05
+
 OutcomeSubscriber = Callable[[OutcomeEvent], None]
 
 
@@ -60,6 +65,7 @@ class _Running:
     job: Job
     ctx: JobContext
     task: asyncio.Task[None]
+    handler_done: bool = False  # the handler ended; its outcome may still be being written
 
 
 class Worker:
@@ -86,7 +92,19 @@ class Worker:
         self.workers = WorkerStore(db, settings.schema_name)
         self._subscribers = list(subscribers)
         self._loops = list(loops)  # (interval, run_once) of loops run beside the claimer
-        self._running: dict[UUID, _Running] = {}
+        self._running: dict[UUID, _Running] = {}  # started and not yet recorded
+        self._busy = 0  # handlers running: what the concurrency limit counts
+        # Jobs claimed ahead of free slots (leases renewed like running ones): a slot that
+        # frees starts the next at once, and each claim takes a bigger batch. Off when the
+        # registry has per-worker limits, which are counted when a job starts.
+        self._held: deque[Job] = deque()
+        self._held_cancelled: set[UUID] = set()
+        local_caps = any(t.concurrency for t in registry) or bool(registry.queue_concurrency)
+        prefetch = 4 * self.concurrency if settings.prefetch is None else settings.prefetch
+        self._prefetch = 0 if local_caps else prefetch
+        self._run_seconds: float | None = None  # moving average of handler run time
+        # Outcomes being written do not hold a slot, but at most this many may wait at once.
+        self._max_recording = 10 * self.concurrency
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self._skip_grace = False
@@ -112,7 +130,6 @@ class Worker:
         )
         self._loop: asyncio.AbstractEventLoop | None = None
         self._heartbeat: Heartbeat | None = None
-        self._refill_at = max(1, self.concurrency // 2)
         self.started = asyncio.Event()
         self.idle = asyncio.Event()  # set while the claim loop waits for a wake-up
 
@@ -176,15 +193,15 @@ class Worker:
                 self._wake.clear()  # before the claim: a job ending during it is not missed
                 claimed = await self._claim_and_start()
                 total += claimed
-                if not claimed and not self._running:
+                if not claimed and not self._running and not self._held:
                     if self._claimer.wake_in is None:
                         break
                     # Due jobs held back by a rate limit: wait for it, then go on.
                     await asyncio.sleep(max(self._claimer.wake_in, 0.01))
                     continue
-                if claimed and self._free() >= self._refill_at:
+                if claimed and self._room() >= self._refill_at:
                     continue
-                await self._wake.wait()  # half the slots free, or every job done
+                await self._wake.wait()  # room for half a batch, or every job done
         finally:
             await self._shutdown()
         return total
@@ -198,7 +215,9 @@ class Worker:
         self._wake.set()
 
     def held_leases(self) -> dict[UUID, int]:
-        return {job_id: running.job.attempt for job_id, running in list(self._running.items())}
+        leases = {job.id: job.attempt for job in list(self._held)}
+        leases.update((job_id, r.job.attempt) for job_id, r in list(self._running.items()))
+        return leases
 
     # -- start and stop ----------------------------------------------------------------------
 
@@ -231,6 +250,7 @@ class Worker:
 
     async def _shutdown(self) -> None:
         self._stopping.set()
+        await self._release_held()
         if self._running:
             log.info(
                 "shutting down: waiting for in-flight jobs", extra={"jobs": len(self._running)}
@@ -257,6 +277,20 @@ class Worker:
                 return
             tasks = [r.task for r in self._running.values()]
             await asyncio.wait(tasks, timeout=min(remaining, 0.5))
+
+    async def _release_held(self) -> None:
+        """Hand jobs claimed ahead back to the queue untouched (attempt given back)."""
+        held = [(job.id, job.attempt) for job in self._held]
+        self._held.clear()
+        if not held:
+            return
+        try:
+            await self.store.release_jobs(self.id, held, "released at shutdown (not started)")
+        except DatabaseError as error:
+            log.error(
+                "could not release jobs claimed ahead; they return after their lease expires",
+                extra={"error": error.message},
+            )
 
     async def _release_remaining(self) -> None:
         remaining = list(self._running.values())
@@ -294,7 +328,7 @@ class Worker:
                 await self._sleep(delay)
                 delay = min(delay * 2, 5.0)
                 continue
-            if claimed and self._free() > 0:
+            if claimed and self._room() > 0:
                 continue
             wait = self.settings.poll_interval_seconds
             if self._claimer.wake_in is not None:  # a rate limit allows the next start then
@@ -310,14 +344,40 @@ class Worker:
             self.idle.clear()
 
     def _free(self) -> int:
-        return self.concurrency - len(self._running)
+        """Slots free for a handler."""
+        return self.concurrency - self._busy
+
+    def _room(self) -> int:
+        """How many jobs a claim may take now: free slots plus room to hold jobs ahead."""
+        if len(self._running) - self._busy >= self._max_recording:
+            return 0
+        return self._free() + self._hold_ahead() - len(self._held)
+
+    def _hold_ahead(self) -> int:
+        """How many jobs to hold ahead of free slots now (0 until a run was timed)."""
+        if not self._prefetch or self._run_seconds is None:
+            return 0
+        ahead = self.concurrency * _HOLD_SECONDS / max(self._run_seconds, 1e-4)
+        return min(self._prefetch, int(ahead))
+
+    @property
+    def _refill_at(self) -> int:
+        """Claim once there is room for this many: half a batch."""
+        return max(1, (self.concurrency + self._hold_ahead()) // 2)
+
+    def _timed(self, seconds: float) -> None:
+        if self._run_seconds is None:
+            self._run_seconds = seconds
+        else:
+            self._run_seconds += 0.1 * (seconds - self._run_seconds)
 
     async def _claim_and_start(self) -> int:
-        free = self._free()
+        free = self._room()
         if free <= 0:
             return 0
-        busy_types = Counter(r.job.type for r in self._running.values())
-        busy_queues = Counter(r.job.queue for r in self._running.values())
+        busy = [r.job for r in self._running.values() if not r.handler_done]
+        busy_types = Counter(job.type for job in busy)
+        busy_queues = Counter(job.queue for job in busy)
         type_caps = {t.key: t.concurrency for t in self.registry if t.concurrency}
         queue_caps = self.registry.queue_concurrency
         queues = [q for q in self.queues if busy_queues[q] < queue_caps.get(q, free + 1)]
@@ -340,7 +400,8 @@ class Worker:
                 continue
             busy_types[job.type] += 1
             busy_queues[job.queue] += 1
-            self._start_job(job, self.registry.get(job.type) if job.type in self.registry else None)
+            self._held.append(job)
+        self._start_held()
         if over_cap:
             # The batch held more of a capped type or queue than it has room for: hand those
             # back untouched (attempt given back) for a later claim or another worker.
@@ -348,6 +409,12 @@ class Worker:
                 self.id, [(j.id, j.attempt) for j in over_cap], "released: over a concurrency limit"
             )
         return len(jobs) - len(over_cap)
+
+    def _start_held(self) -> None:
+        """Start held jobs in the free slots (none once shutting down)."""
+        while self._held and self._busy < self.concurrency and not self._stopping.is_set():
+            job = self._held.popleft()
+            self._start_job(job, self.registry.get(job.type) if job.type in self.registry else None)
 
     def _start_job(self, job: Job, job_type: JobType | None) -> None:
         assert self._loop is not None
@@ -361,33 +428,61 @@ class Worker:
             loop=self._loop,
         )
         task = asyncio.create_task(self._run_job(job, job_type, ctx), name=f"rota-job-{job.id}")
-        self._running[job.id] = _Running(job, ctx, task)
-        task.add_done_callback(lambda _: self._on_job_done(job.id))
+        running = _Running(job, ctx, task)
+        self._running[job.id] = running
+        if job.id in self._held_cancelled:
+            self._held_cancelled.discard(job.id)
+            ctx.request_cancel()
+        self._busy += 1
+        task.add_done_callback(lambda _: self._on_job_done(running))
 
-    def _on_job_done(self, job_id: UUID) -> None:
-        self._running.pop(job_id, None)
-        # Claim in batches: wake the claimer once half the slots are free (or all are),
-        # not for every finished job; one claim statement then fills several slots.
-        if self._free() >= self._refill_at or not self._running:
+    def _on_handler_done(self, running: _Running) -> None:
+        """The handler ended: its slot is free while the outcome is written (the lease is
+        still held and renewed until then)."""
+        if running.handler_done:
+            return
+        running.handler_done = True
+        self._busy -= 1
+        self._start_held()
+        # Claim in batches: wake the claimer once there is room for half a batch (or nothing
+        # runs), not for every finished job; one claim statement then fills several slots.
+        if self._room() >= self._refill_at or not self._busy:
+            self._wake.set()
+
+    def _on_job_done(self, running: _Running) -> None:
+        self._on_handler_done(running)
+        if self._running.get(running.job.id) is running:
+            del self._running[running.job.id]
+        if not self._running or self._room() >= self._refill_at:
             self._wake.set()
 
     # -- running one job ---------------------------------------------------------------------
 
     async def _run_job(self, job: Job, job_type: JobType | None, ctx: JobContext) -> None:
-        with job_fields(ctx.log_fields()):
+        with job_fields(ctx.lazy_log_fields()):
             log.info("job started")
-            if job_type is None:
-                error = UnknownJobType(f"no handler for job type {job.type!r} in this worker")
-                outcome: Outcome = FailedFatally(JobError(error.code, error.message))
-                result_json = None
-            else:
-                outcome, result_json = await execute(
-                    job_type,
-                    job.payload,
-                    ctx,
-                    threads=self._threads,
-                    result_max_bytes=self.settings.result_max_bytes,
-                )
+            began = time.monotonic()
+            try:
+                if ctx.cancelled:  # cancel requested while the job waited in this worker
+                    outcome: Outcome = Cancelled("cancelled")
+                    result_json = None
+                elif job_type is None:
+                    error = UnknownJobType(f"no handler for job type {job.type!r} in this worker")
+                    outcome = FailedFatally(JobError(error.code, error.message))
+                    result_json = None
+                else:
+                    outcome, result_json = await execute(
+                        job_type,
+                        job.payload,
+                        ctx,
+                        threads=self._threads,
+                        result_max_bytes=self.settings.result_max_bytes,
+                    )
+            finally:
+                self._timed(time.monotonic() - began)
+                running = self._running.get(job.id)
+                if running is not None and running.job.attempt == job.attempt:
+                    self._on_handler_done(running)
             await self._record(job, job_type, ctx, outcome, result_json)
 
     async def _record(
@@ -486,12 +581,20 @@ class Worker:
                 self._on_cancel_requested(UUID(payload.removeprefix("cancel:")))
 
     def _on_cancel_requested(self, job_id: UUID) -> None:
+        if any(job.id == job_id for job in self._held):
+            self._held_cancelled.add(job_id)  # it starts cancelled: the handler is not run
+            return
         running = self._running.get(job_id)
         if running is not None and not running.ctx.cancelled:
             log.info("cancel requested", extra=running.ctx.log_fields())
             running.ctx.request_cancel()
 
     def _on_lease_lost(self, job_id: UUID, attempt: int) -> None:
+        for job in list(self._held):
+            if job.id == job_id and job.attempt == attempt:
+                self._held.remove(job)  # never started; the job is another worker's now
+                log.warning("lease lost before the job started", extra={"job_id": str(job_id)})
+                return
         running = self._running.get(job_id)
         if running is None or running.job.attempt != attempt:
             return

@@ -17,36 +17,11 @@ WITH RECURSIVE top AS (
     LIMIT 1
 ),
 walk (tenant_key, step, due_count, is_due) AS (
-    -- One probe per tenant in tenant order after the cursor: the next tenant with queued
-    -- jobs at this priority, and whether its oldest is due. Tenants with only later jobs
-    -- are walked past (they move the cursor) but not counted; the walk stops after
-    -- `tenant_count` due tenants or `max_steps` probes.
-    SELECT f.tenant_key, 1, f.is_due::integer, f.is_due
-    FROM (
-        SELECT first.tenant_key, EXISTS (
-            SELECT 1
-            FROM {schema}.jobs AS d
-            WHERE d.status = 'queued'
-                AND d.queue = %(queue)s
-                AND d.priority = (SELECT priority FROM top)
-                AND COALESCE(d.tenant_id, '') = first.tenant_key
-                AND d.run_after <= now()
-                AND d.attempt < d.max_attempts
-        ) AS is_due
-        FROM (
-            SELECT (
-                SELECT COALESCE(j.tenant_id, '')
-                FROM {schema}.jobs AS j
-                WHERE j.status = 'queued'
-                    AND j.queue = %(queue)s
-                    AND j.priority = (SELECT priority FROM top)
-                    AND COALESCE(j.tenant_id, '') > %(cursor)s
-                ORDER BY COALESCE(j.tenant_id, '')
-                LIMIT 1
-            ) AS tenant_key
-        ) AS first
-        WHERE true
-    ) AS f
+    -- From the cursor (step 0, not a visit), one probe per tenant in tenant order: the next
+    -- tenant with queued jobs at this priority, and whether its oldest is due. Tenants with
+    -- only later jobs are walked past (they move the cursor) but not counted; the walk stops
+    -- after `tenant_count` due tenants or `max_steps` probes.
+    SELECT %(cursor)s::text, 0, 0, false
     UNION ALL
     SELECT n.tenant_key, w.step + 1, w.due_count + n.is_due::integer, n.is_due
     FROM walk AS w
@@ -83,4 +58,5 @@ SELECT w.tenant_key,
         AND pg_try_advisory_xact_lock(hashtextextended('{schema}.tenant:' || w.tenant_key, 0))
         AS is_locked
 FROM walk AS w
+WHERE w.step > 0
 ORDER BY w.step
