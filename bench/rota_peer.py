@@ -9,16 +9,17 @@ settings; the workloads themselves live in rota.bench.workloads (also behind `ro
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import platform
 import sys
 import traceback
 from importlib.metadata import version
+from importlib.util import find_spec
 from typing import Any
 
 from rota.bench.workloads import BenchConfig, w1, w2, w3
+from rota.core import loops
 
 
 def parse() -> argparse.Namespace:
@@ -55,16 +56,18 @@ def main() -> int:
         "concurrency": args.concurrency,
         "processes": args.processes,
         "config": f"rota defaults, concurrency={args.concurrency} per process, fair claims, "
-        "jobs kept (status, events, runs)",
+        f"prefetch up to {4 * args.concurrency} for short jobs, "
+        f"{'uvloop' if find_spec('uvloop') else 'asyncio'}, jobs kept (status, events, runs)",
         "versions": {
             "rota": version("rota"),
             "psycopg": version("psycopg"),
+            **({"uvloop": version("uvloop")} if find_spec("uvloop") else {}),
             "python": platform.python_version(),
         },
     }
     code = 0
     try:
-        line.update(asyncio.run(run(args)))
+        line.update(loops.run(run(args)))
     except Exception as error:
         traceback.print_exc()
         line["error"] = f"{type(error).__name__}: {error}"

@@ -12,9 +12,10 @@ no-op jobs (``App.enqueue_many`` in batches of 5,000), then ANALYZE (and CHECKPO
   those 10, one after the other) drains ``--claim-jobs`` jobs, for fair and for FIFO claims,
   timing each statement; and which plan (generic or custom) PostgreSQL used for each of the
   worker's prepared statements;
-- EXPLAIN (ANALYZE, BUFFERS) of the fair claim, the FIFO claim and the completion of 10 and
-  of the insert of 1 and 1,000 jobs, each as a custom and as a generic plan, in a
-  transaction that is rolled back. A sequential scan of ``jobs`` is flagged.
+- EXPLAIN (ANALYZE, BUFFERS, WAL) of the fair claim, the FIFO claim and the completion of 10
+  and of the insert of 1 and 1,000 jobs, each as a custom and as a generic plan, in a
+  transaction that is rolled back. A sequential scan of ``jobs`` is flagged, and so is JIT
+  compilation (a plan whose estimated cost passes ``jit_above_cost``).
 
 A summary compares every size with the first (the issue's target: 1M within 20% of 20k).
 
@@ -347,6 +348,7 @@ class Plan:
     planning_ms: float
     buffers: int  # shared hit + read of the top node
     flags: list[str]
+    wal: str = ""  # the top node's WAL line: records, full-page images, bytes
 
 
 _SCAN = re.compile(r"(Parallel Seq Scan|Seq Scan|Bitmap Heap Scan) on (\w+)")
@@ -359,8 +361,8 @@ _JIT = re.compile(r"JIT:\s+Functions: (\d+).*?Total ([\d.]+) ms", re.DOTALL)
 def read_plan(label: str, mode: str, lines: list[str]) -> Plan:
     text = "\n".join(lines)
     times = {kind: float(ms) for kind, ms in _TIME.findall(text)}
-    buffers = 0
-    for line in lines[1:]:  # the top node's Buffers line comes before its first child
+    buffers, wal = 0, ""
+    for line in lines[1:]:  # the top node's Buffers and WAL lines come before its first child
         stripped = line.strip()
         if "->" in line or stripped.startswith(("CTE ", "InitPlan", "SubPlan", "Planning")):
             break
@@ -368,7 +370,8 @@ def read_plan(label: str, mode: str, lines: list[str]) -> Plan:
             match = _BUFFERS.search(stripped)
             if match:
                 buffers = sum(int(g) for g in match.groups() if g)
-            break
+        elif stripped.startswith("WAL:"):
+            wal = stripped.removeprefix("WAL:").strip()
     flags: list[str] = []
     for kind, relation in _SCAN.findall(text):
         if relation == "jobs":
@@ -391,6 +394,7 @@ def read_plan(label: str, mode: str, lines: list[str]) -> Plan:
         times.get("Planning", float("nan")),
         buffers,
         flags,
+        wal,
     )
 
 
@@ -408,9 +412,9 @@ async def explain_statement(
     params: Row,
     modes: Sequence[str],
 ) -> list[Plan]:
-    """PREPARE ``text``, then EXPLAIN (ANALYZE, BUFFERS) EXECUTE it once per plan mode, each in
-    a savepoint rolled back afterwards (the caller's transaction is rolled back too). The
-    plan cache mode is forced, so ``custom`` is the plan for these very values and
+    """PREPARE ``text``, then EXPLAIN (ANALYZE, BUFFERS, WAL) EXECUTE it once per plan mode,
+    each in a savepoint rolled back afterwards (the caller's transaction is rolled back too).
+    The plan cache mode is forced, so ``custom`` is the plan for these very values and
     ``generic`` the one a prepared statement may switch to after five executions."""
     positional, names = to_positional(text)
     name = sql.Identifier(f"rota_scale_{uuid.uuid4().hex[:8]}")
@@ -426,7 +430,7 @@ async def explain_statement(
                 sql.SQL("SET LOCAL plan_cache_mode = {}").format(sql.Literal(f"force_{mode}_plan"))
             )
             cursor = await conn.execute(
-                sql.SQL("EXPLAIN (ANALYZE, BUFFERS) EXECUTE {}({})").format(name, args)
+                sql.SQL("EXPLAIN (ANALYZE, BUFFERS, WAL) EXECUTE {}({})").format(name, args)
             )
             lines = [row[0] for row in await cursor.fetchall()]
             await conn.execute("ROLLBACK TO SAVEPOINT scale_explain")
@@ -524,17 +528,20 @@ class SizeFigures:
 
 
 def print_plans(plans: list[Plan], detail: str) -> None:
-    print(f"  {'statement':18} {'plan':8} {'exec ms':>9} {'plan ms':>8} {'buffers':>8}  flags")
+    print(
+        f"  {'statement':18} {'plan':8} {'exec ms':>9} {'plan ms':>8} {'buffers':>8}  "
+        f"{'WAL':32}  flags"
+    )
     for plan in plans:
         print(
             f"  {plan.label:18} {plan.mode:8} {plan.execution_ms:9.3f} {plan.planning_ms:8.3f} "
-            f"{plan.buffers:8,}  {'; '.join(plan.flags) or '-'}"
+            f"{plan.buffers:8,}  {plan.wal or '-':32}  {'; '.join(plan.flags) or '-'}"
         )
     seq = sorted({plan.label for plan in plans if any("SEQ SCAN ON jobs" in f for f in plan.flags)})
     print(f"  sequential scans of jobs: {', '.join(seq) if seq else 'none'}")
     if detail == "full":
         for plan in plans:
-            print(f"\n  --- EXPLAIN (ANALYZE, BUFFERS): {plan.label}, {plan.mode} plan ---")
+            print(f"\n  --- EXPLAIN (ANALYZE, BUFFERS, WAL): {plan.label}, {plan.mode} plan ---")
             print("\n".join(f"  {line}" for line in plan.text.splitlines()))
 
 
@@ -607,12 +614,12 @@ def print_summary(results: list[SizeFigures]) -> None:
                 + f"   {values[-1] / values[0]:.2f}x"
             )
     if base.plans:
-        print(f"{'EXPLAIN execution ms / buffers':34}")
+        print(f"{'EXPLAIN execution ms / buffers':34}" + "".join(f"{r.size:>20,}" for r in results))
         for i, plan in enumerate(base.plans):
             cells = [r.plans[i] for r in results if len(r.plans) > i]
             print(
                 f"{f'  {plan.label}, {plan.mode}':34}"
-                + "".join(f"{p.execution_ms:>8.2f}/{p.buffers:<5,}" for p in cells)
+                + "".join(f"{f'{p.execution_ms:.2f} / {p.buffers:,}':>20}" for p in cells)
             )
         seq = sorted(
             {

@@ -260,8 +260,9 @@ class App:
     async def enqueue_many(
         self, requests: Sequence[JobRequest], *, connection: AsyncConn | None = None
     ) -> list[EnqueuedJob]:
-        """Enqueue many jobs in one round trip (one multi-row INSERT). All are validated
-        first; one invalid job rejects the batch and nothing is written."""
+        """Enqueue many jobs in one statement: a multi-row INSERT, or COPY for batches of 64 or
+        more with no idempotency key and no delay. All are validated first; one invalid job
+        rejects the batch and nothing is written."""
         rows = [
             build_job(self.registry, request, self.settings.payload_max_bytes)
             for request in requests

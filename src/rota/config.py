@@ -94,6 +94,7 @@ class Settings(BaseModel):
     )
     log_level: str = Field(default="INFO", pattern="^(?i:debug|info|warning|error|critical)$")
     log_format: str = Field(default="json", pattern="^(json|text)$")
+    event_loop: str = Field(default="auto", pattern="^(auto|asyncio|uvloop)$")
 
     @model_validator(mode="after")
     def _check(self) -> Settings:

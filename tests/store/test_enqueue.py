@@ -293,3 +293,82 @@ async def test_run_after_delay_uses_database_time(
     assert row is not None
     assert timedelta(minutes=59) < row["delay"] <= timedelta(hours=1, seconds=1)
     await app.close()
+
+
+ENVELOPE_COLUMNS = (
+    "type, queue, tenant_id, actor_id, trace_id, traceparent, request_id, correlation_id, "
+    "idempotency_key, payload, priority, max_attempts, status, attempt"
+)
+
+
+def envelope_batch(prefix: str, count: int, *, with_key: bool) -> list[rota.JobRequest]:
+    """``count`` jobs with every envelope field set; ``with_key`` puts an idempotency key on
+    the last one, which makes the batch go by INSERT instead of COPY."""
+    return [
+        rota.JobRequest(
+            "billing.invoice",
+            Invoice(invoice_id=f"{prefix}{n}", amount=n),
+            tenant_id=f"tenant-{n % 3}",
+            actor_id=f"user-{n}",
+            traceparent=f"00-{n + 1:032x}-00f067aa0ba902b7-01",
+            request_id=f"req-{n}",
+            correlation_id=f"corr-{n}",
+            priority=n % 5,
+            idempotency_key=f"{prefix}-key" if with_key and n == count - 1 else None,
+        )
+        for n in range(count)
+    ]
+
+
+@pytest.mark.parametrize("count", [1, 10, 200])
+async def test_a_batch_stores_the_same_rows_by_copy_as_by_insert(
+    make_app: Callable[..., rota.App], db: Conn, count: int
+) -> None:
+    """Batches of 64 and more without keys go by COPY; one key sends the batch by INSERT.
+    Both store every envelope field the same way, due at the database's now()."""
+    app = build(make_app)
+    stored = {}
+    for prefix, with_key in (("copy", False), ("insert", True)):
+        jobs = await app.enqueue_many(envelope_batch(prefix, count, with_key=with_key))
+        assert [job.created for job in jobs] == [True] * count
+        cursor = await db.execute(
+            f"SELECT {ENVELOPE_COLUMNS}, run_after = created_at AS due_at_creation "
+            "FROM jobs WHERE id = ANY(%s) ORDER BY actor_id",
+            ([job.id for job in jobs],),
+        )
+        rows = await cursor.fetchall()
+        assert len(rows) == count
+        for row in rows:
+            row["payload"].pop("invoice_id")
+            row.pop("idempotency_key")
+        stored[prefix] = rows
+    assert stored["copy"] == stored["insert"]
+    first = stored["copy"][0]
+    assert first["trace_id"] == f"{1:032x}"  # taken from the traceparent
+    assert (first["status"], first["attempt"], first["due_at_creation"]) == ("queued", 0, True)
+    await app.close()
+
+
+async def test_a_copied_batch_wakes_listening_workers(
+    make_app: Callable[..., rota.App], postgres_url: str
+) -> None:
+    app = build(make_app)
+    channel = f"{app.settings.schema_name}.jobs"
+    async with await psycopg.AsyncConnection.connect(postgres_url, autocommit=True) as listen:
+        await listen.execute(psycopg.sql.SQL("LISTEN {}").format(psycopg.sql.Identifier(channel)))
+        await app.enqueue_many(envelope_batch("wake", 100, with_key=False))
+        notify = await anext(listen.notifies(timeout=10))
+    assert (notify.channel, notify.payload) == (channel, "default")
+    await app.close()
+
+
+async def test_a_copied_batch_in_a_rolled_back_transaction_leaves_no_job(
+    make_app: Callable[..., rota.App], postgres_url: str, db: Conn
+) -> None:
+    app = build(make_app)
+    async with await psycopg.AsyncConnection.connect(postgres_url, row_factory=dict_row) as conn:
+        jobs = await app.enqueue_many(envelope_batch("gone", 100, with_key=False), connection=conn)
+        assert len(jobs) == 100
+        await conn.rollback()
+    assert await count_jobs(db) == 0
+    await app.close()

@@ -74,6 +74,14 @@ def test_statement_is_accepted_by_postgresql(
     without running it; the transaction is rolled back so nothing is left behind."""
     rendered = getattr(Queries(schema), name)
     assert "{schema}" not in rendered
+    if rendered.startswith("COPY"):  # cannot be prepared: run it on no rows, then roll back
+        conn.autocommit = False
+        try:
+            with conn.cursor().copy(rendered):
+                pass
+        finally:
+            conn.rollback()
+        return
     statement = positional(rendered)
     text, params = statement.text, statement.names
     assert "%(" not in text

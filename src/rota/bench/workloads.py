@@ -17,12 +17,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.sharedctypes import Synchronized, SynchronizedArray
 from multiprocessing.synchronize import Event
-from typing import Any
+from pathlib import Path
+from typing import Any, cast
 
 import psycopg
 from psycopg import sql
 
 import rota
+from rota.config import Settings
+from rota.core import loops
 
 JOB_TYPE = "bench.noop"
 
@@ -82,6 +85,7 @@ def _worker_process(
     go: Event,
     stop: Event,
     calls: Synchronized[int],
+    cpu: Synchronized[float],
     stamps: SynchronizedArray[float] | None,
 ) -> None:
     def on_job(i: int) -> None:
@@ -97,12 +101,17 @@ def _worker_process(
         ready.set()
         await asyncio.to_thread(go.wait)
         task = asyncio.create_task(worker.run(install_signals=False))
+        began = os.times()
         await asyncio.to_thread(stop.wait)
+        ended = os.times()
+        with cpu.get_lock():
+            cpu.value += ended.user - began.user + ended.system - began.system
         worker.stop()
         await task
         await app.close()
 
-    asyncio.run(main())
+    settings = Settings.load(**dict(config.settings))
+    loops.run(main(), cast(loops.EventLoopChoice, settings.event_loop))
     os._exit(0)
 
 
@@ -113,13 +122,14 @@ class _Workers:
         self.go = context.Event()
         self.stop = context.Event()
         self.calls: Synchronized[int] = context.Value("q", 0)
+        self.cpu: Synchronized[float] = context.Value("d", 0.0)  # seconds, all processes
         self.stamps: SynchronizedArray[float] | None = (
             context.Array("d", stamps) if stamps else None
         )
         self.processes = [
             context.Process(
                 target=_worker_process,
-                args=(config, ready, self.go, self.stop, self.calls, self.stamps),
+                args=(config, ready, self.go, self.stop, self.calls, self.cpu, self.stamps),
             )
             for ready in self.ready
         ]
@@ -168,10 +178,21 @@ async def w2(config: BenchConfig, n: int, processes: int, timeout: float = 120) 
                 if now > deadline:
                     raise TimeoutError(f"drain did not finish within {timeout}s")
                 await asyncio.sleep(0.01)
-        elapsed = time.perf_counter() - begin
+            elapsed = time.perf_counter() - begin
+            db_cpu = await _backends_cpu_seconds(conn)
     finally:
         await asyncio.to_thread(workers.finish)
-    return {"jobs_per_s": n / elapsed, "elapsed_s": elapsed, "handler_calls": workers.calls.value}
+    figures: dict[str, Any] = {
+        "jobs_per_s": n / elapsed,
+        "elapsed_s": elapsed,
+        "handler_calls": workers.calls.value,
+        # Where a job's time goes: CPU of the worker processes (from go to stop) and of the
+        # database sessions serving them (when the server runs on this machine).
+        "worker_cpu_us_per_job": workers.cpu.value / n * 1e6,
+    }
+    if db_cpu is not None:
+        figures["db_cpu_us_per_job"] = db_cpu / n * 1e6
+    return figures
 
 
 async def w3(
@@ -222,6 +243,28 @@ def percentile(values: list[float], p: float) -> float:
     if not values:
         return math.nan
     return values[max(0, math.ceil(p / 100 * len(values)) - 1)]
+
+
+async def _backends_cpu_seconds(conn: psycopg.AsyncConnection[Any]) -> float | None:
+    """CPU time of the other client sessions of this database, read from /proc; None when
+    the server is not on this machine (or its processes cannot be read)."""
+    cursor = await conn.execute(
+        "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+        "AND backend_type = 'client backend' AND pid <> pg_backend_pid()"
+    )
+    pids = [pid for (pid,) in await cursor.fetchall()]
+
+    def read() -> float | None:
+        ticks = 0
+        for pid in pids:
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                return None
+            ticks += int(fields[11]) + int(fields[12])  # utime, stime
+        return ticks / os.sysconf("SC_CLK_TCK")
+
+    return await asyncio.to_thread(read)
 
 
 async def _admin(config: BenchConfig, statement: str) -> None:

@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import json
 import os
 import sys
 from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 from uuid import UUID
 
 import click
 
 from rota.app import App, load_app
+from rota.core import loops
 from rota.errors import RotaError
 from rota.observability.logging import configure_logging
 
@@ -39,8 +39,10 @@ def open_app(app_spec: str) -> App:
     return app
 
 
-def run(coroutine: Coroutine[Any, Any, T]) -> T:
-    return asyncio.run(coroutine)
+def run(coroutine: Coroutine[Any, Any, T], app: App | None = None) -> T:
+    """Run a command's coroutine on the app's event loop choice (uvloop when installed)."""
+    choice = app.settings.event_loop if app is not None else "auto"
+    return loops.run(coroutine, cast(loops.EventLoopChoice, choice))
 
 
 def fail(message: str, code: int = 1) -> None:

@@ -43,7 +43,7 @@ def dev(app_spec: str, concurrency: int | None, no_samples: bool, host: str, por
 
     feed = not no_samples and app is demo.app
     try:
-        run(_serve(app, console, concurrency, feed, host, port))
+        run(_serve(app, console, concurrency, feed, host, port), app)
     finally:
         app.stop_local_database()
     console.print("rota dev stopped")

@@ -53,7 +53,7 @@ def worker(app_spec: str, queues: str | None, concurrency: int | None, processes
         finally:
             await app.close()
 
-    run(go())
+    run(go(), app)
     _exit_now(0)
 
 
@@ -74,7 +74,7 @@ def drain(app_spec: str, queues: str | None, concurrency: int | None) -> None:
         finally:
             await app.close()
 
-    count = run(go())
+    count = run(go(), app)
     click.echo(f"ran {count} job{'' if count == 1 else 's'}")
     _exit_now(0)
 

@@ -79,9 +79,10 @@ class Job:
     finished_at: datetime | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class NewJob:
-    """A validated job ready to insert: the payload is already capped JSON text."""
+    """A validated job ready to insert: the payload is already capped JSON text. Not frozen:
+    a frozen dataclass's ``__init__`` costs several times more, and batches make thousands."""
 
     id: UUID
     type: str

@@ -226,11 +226,15 @@ def encode_payload(job_type: JobType, payload: Any, max_bytes: int) -> str:
     return encode_json(data, max_bytes, what="payload")
 
 
+# One encoder for every call: json.dumps with options builds a new one each time.
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
 def encode_json(data: Any, max_bytes: int, *, what: str) -> str:
     """JSON text that PostgreSQL's jsonb accepts, at most ``max_bytes`` of UTF-8."""
     try:
-        text = json.dumps(data, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-        size = len(text.encode("utf-8"))
+        text = _ENCODER.encode(data)
+        size = len(text) if text.isascii() else len(text.encode("utf-8"))
     except (TypeError, ValueError, UnicodeEncodeError) as error:
         raise InvalidPayload(f"{what} is not valid JSON: {error}") from None
     if "\\u0000" in text:

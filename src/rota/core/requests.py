@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel
 
+from rota.core.ids import new_job_id
 from rota.core.job import NewJob
 from rota.core.registry import Registry, check_envelope_text, check_tenant, encode_payload
 from rota.core.tracing import new_trace_id, trace_id_of
@@ -55,7 +55,7 @@ def build_job(registry: Registry, request: JobRequest, payload_max_bytes: int) -
             raise InvalidPayload("run_after must be timezone-aware")
         run_after = request.run_after.astimezone(UTC)
     return NewJob(
-        id=uuid.uuid4(),
+        id=new_job_id(),
         type=job_type.key,
         queue=job_type.queue,
         tenant_id=tenant_id,

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import re
-import secrets
+
+from rota.core.ids import new_trace_id
+
+__all__ = ["new_trace_id", "trace_id_of"]
 
 _TRACEPARENT = re.compile(r"^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
 
@@ -16,7 +19,3 @@ def trace_id_of(traceparent: str | None) -> str | None:
     if match is None or match.group(2) == "0" * 32 or match.group(1) == "ff":
         return None
     return match.group(2)
-
-
-def new_trace_id() -> str:
-    return secrets.token_hex(16)

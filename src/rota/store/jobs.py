@@ -13,7 +13,7 @@ from contextlib import (
 )
 from dataclasses import dataclass, fields
 from datetime import datetime
-from typing import Any
+from typing import Any, LiteralString
 from uuid import UUID
 
 import psycopg
@@ -96,7 +96,12 @@ class JobStore:
             with translated():
                 # A cursor of our own: the caller's connection may use any row factory.
                 cursor = c.cursor(row_factory=dict_row)
-                await cursor.execute(self.q.insert_jobs, _insert_params(jobs))
+                if _copyable(jobs):
+                    async with cursor.copy(self.q.copy_jobs) as copy:
+                        for row in _copy_rows(jobs):
+                            await copy.write_row(row)
+                    return [EnqueuedJob(j.id, j.type, j.tenant_id, j.trace_id, True) for j in jobs]
+                await cursor.execute(*self._insert(jobs))
                 inserted = {row["id"] for row in await cursor.fetchall()}
                 existing: list[dict[str, Any]] = []
                 if len(inserted) < len(jobs):
@@ -110,12 +115,17 @@ class JobStore:
         """The same two statements on a synchronous connection (``enqueue_sync``)."""
         with _atomic_if_needed_sync(conn, jobs):
             with translated():
-                inserted = {r["id"] for r in conn.execute(self.q.insert_jobs, _insert_params(jobs))}
+                inserted = {r["id"] for r in conn.execute(*self._insert(jobs))}
                 existing: list[dict[str, Any]] = []
                 if len(inserted) < len(jobs):
                     params = _lookup_params(jobs, inserted)
                     existing = conn.execute(self.q.find_idempotent_jobs, params).fetchall()
             return _resolve(jobs, inserted, existing)
+
+    def _insert(self, jobs: Sequence[NewJob]) -> tuple[LiteralString, dict[str, Any]]:
+        if len(jobs) == 1:
+            return self.q.insert_job, _single_insert_params(jobs[0])
+        return self.q.insert_jobs, _insert_params(jobs)
 
     # -- the worker's statements -------------------------------------------------------------
 
@@ -392,6 +402,44 @@ def _atomic_if_needed(conn: AsyncConn, jobs: Sequence[NewJob]) -> AbstractAsyncC
 
 def _atomic_if_needed_sync(conn: SyncConn, jobs: Sequence[NewJob]) -> AbstractContextManager[Any]:
     return conn.transaction() if _needs_transaction(jobs) else nullcontext()
+
+
+# A batch this big goes by COPY when it can (see copy_jobs.sql); below it, one INSERT costs less.
+COPY_MIN_JOBS = 64
+
+
+def _copyable(jobs: Sequence[NewJob]) -> bool:
+    return len(jobs) >= COPY_MIN_JOBS and all(
+        j.idempotency_key is None and j.run_after is None and not j.delay_seconds for j in jobs
+    )
+
+
+def _copy_rows(jobs: Sequence[NewJob]) -> Iterator[tuple[Any, ...]]:
+    for j in jobs:
+        yield (
+            j.id, j.type, j.queue, j.tenant_id, j.actor_id, j.trace_id, j.traceparent,
+            j.request_id, j.correlation_id, j.payload_json, j.priority, j.max_attempts,
+        )  # fmt: skip
+
+
+def _single_insert_params(job: NewJob) -> dict[str, Any]:
+    return {
+        "id": job.id,
+        "type": job.type,
+        "queue": job.queue,
+        "tenant_id": job.tenant_id,
+        "actor_id": job.actor_id,
+        "trace_id": job.trace_id,
+        "traceparent": job.traceparent,
+        "request_id": job.request_id,
+        "correlation_id": job.correlation_id,
+        "idempotency_key": job.idempotency_key,
+        "payload": job.payload_json,
+        "priority": job.priority,
+        "run_after": job.run_after,
+        "max_attempts": job.max_attempts,
+        "delay_seconds": job.delay_seconds,
+    }
 
 
 def _insert_params(jobs: Sequence[NewJob]) -> dict[str, list[Any]]:

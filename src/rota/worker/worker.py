@@ -130,6 +130,7 @@ class Worker:
         )
         self._loop: asyncio.AbstractEventLoop | None = None
         self._heartbeat: Heartbeat | None = None
+        self._claim_was_full = False  # the last claim took as many jobs as it asked for
         self.started = asyncio.Event()
         self.idle = asyncio.Event()  # set while the claim loop waits for a wake-up
 
@@ -328,8 +329,10 @@ class Worker:
                 await self._sleep(delay)
                 delay = min(delay * 2, 5.0)
                 continue
-            if claimed and self._room() > 0:
-                continue
+            if claimed:
+                await asyncio.sleep(0)  # the jobs just started begin before the next claim
+                if self._claim_was_full and self._room() > 0:
+                    continue  # a partial claim means nothing more was due: wait for a wake-up
             wait = self.settings.poll_interval_seconds
             if self._claimer.wake_in is not None:  # a rate limit allows the next start then
                 wait = min(wait, max(self._claimer.wake_in, 0.01))
@@ -388,6 +391,7 @@ class Worker:
             free,
             [key for key, cap in type_caps.items() if busy_types[key] >= cap],
         )
+        self._claim_was_full = len(jobs) >= free
         self._crash_point("after_claim")
         over_cap: list[Job] = []
         for job in jobs:
