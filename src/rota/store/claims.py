@@ -53,7 +53,7 @@ class ClaimStore:
         some of them (the FIFO claim) the generic plan is worse."""
         if self._claim_conn is None or self._claim_conn.closed:
             self._claim_conn = await self.db.connect(
-                "rota-claim", options="-c plan_cache_mode=force_generic_plan"
+                "rota-claim", session={"plan_cache_mode": "force_generic_plan"}
             )
         try:
             yield self._claim_conn
