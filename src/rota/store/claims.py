@@ -15,7 +15,7 @@ from psycopg.rows import dict_row
 from rota.core.job import Job
 from rota.core.limits import RateLimit, grant_runs, next_allowed, spend
 from rota.store.db import AsyncConn, Database
-from rota.store.jobs import job_from_row, translated
+from rota.store.jobs import job_rows, translated
 from rota.store.queries import Queries
 
 MAX_TENANTS_PER_CLAIM = 100
@@ -193,7 +193,7 @@ class ClaimStore:
     ) -> tuple[list[Job], str, bool]:
         limited = sorted(set(claim.type_caps) | set(grants))
         statement = self.q.positional("claim_jobs_fair")  # over psycopg's parse cache limit
-        raw = AsyncRawCursor(cursor.connection, row_factory=dict_row)
+        raw = AsyncRawCursor(cursor.connection, row_factory=job_rows("next_cursor", "reached_end"))
         await raw.execute(
             statement.text,
             statement.params(
@@ -219,9 +219,9 @@ class ClaimStore:
             ),
         )
         rows = await raw.fetchall()
-        jobs = [job_from_row(row) for row in rows if row["id"] is not None]
-        first: dict[str, Any] = rows[0] if rows else {}
-        return jobs, first.get("next_cursor") or "", bool(first.get("reached_end", True))
+        jobs = [job for job, _ in rows if job is not None]
+        next_cursor, reached_end = rows[0][1] if rows else (None, True)
+        return jobs, next_cursor or "", bool(reached_end)
 
     async def tenant_stats(self, tenant_id: str | None, limit: int) -> list[dict[str, Any]]:
         with translated():
