@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections import deque
 from uuid import UUID
 
 from rota.store.jobs import Completion, JobStore
@@ -16,7 +17,8 @@ class Completer:
     def __init__(self, store: JobStore, worker_id: UUID) -> None:
         self._store = store
         self._worker_id = worker_id
-        self._pending: asyncio.Queue[tuple[Completion, asyncio.Future[bool]]] = asyncio.Queue()
+        self._pending: deque[tuple[Completion, asyncio.Future[bool]]] = deque()
+        self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -31,14 +33,17 @@ class Completer:
     async def complete(self, completion: Completion) -> bool:
         """Record a success; True if this worker still held the lease (False: fenced out)."""
         future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        await self._pending.put((completion, future))
+        self._pending.append((completion, future))
+        self._wake.set()
         return await future
 
     async def _run(self) -> None:
         while True:
-            batch = [await self._pending.get()]
-            while len(batch) < _MAX_BATCH and not self._pending.empty():
-                batch.append(self._pending.get_nowait())
+            if not self._pending:
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            batch = [self._pending.popleft() for _ in range(min(len(self._pending), _MAX_BATCH))]
             try:
                 done = await self._store.complete_jobs(self._worker_id, [c for c, _ in batch])
             except Exception as error:

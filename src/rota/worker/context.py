@@ -59,12 +59,17 @@ class JobContext:
         self.max_attempts = job.max_attempts
         self.run_id: UUID | None = job.run_id
         self.deadline = time.monotonic() + timeout_seconds
-        self.logger = logging.getLogger(f"rota.job.{job.type}")
         self._write_progress = write_progress
         self._loop = loop
         self._cancelled = False
         self._lease_lost = False
         self._cancel_event: threading.Event | None = None
+
+    @property
+    def logger(self) -> logging.Logger:
+        """A logger named ``rota.job.<type>``; lines written inside the run carry the job's
+        fields."""
+        return logging.getLogger(f"rota.job.{self.type}")
 
     @property
     def cancelled(self) -> bool:

@@ -519,6 +519,8 @@ class Worker:
             )
 
         recorded = await self._retrying(write, ctx)
+        if recorded and not error and not log.isEnabledFor(logging.INFO) and not self._subscribers:
+            return  # the common case, with nothing to log or tell: no more work per job
         fields: dict[str, Any] = {"status": status.value}
         if error:
             fields.update(error_code=error.code, error=error.message)
@@ -534,8 +536,9 @@ class Worker:
             return
         if status is JobStatus.QUEUED:
             fields["retry_in_seconds"] = round(delay, 3)
-        log.info(f"job {status.value}", extra=fields)
-        if status.is_terminal:
+        if log.isEnabledFor(logging.INFO):
+            log.info(f"job {status.value}", extra=fields)
+        if status.is_terminal and self._subscribers:
             self._publish(
                 OutcomeEvent(
                     job.id,
