@@ -4,11 +4,14 @@ a cancel request reaches them, and shutdown hands them back untouched."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
 from typing import Any
 from uuid import UUID
 
 import psycopg
+import pytest
+from psycopg import sql
 from pydantic import BaseModel
 
 import rota
@@ -157,4 +160,32 @@ async def test_prefetch_zero_claims_only_for_free_slots(
         await wait_status(app, job_id, rota.JobStatus.SUCCEEDED)
     worker.stop()
     await asyncio.wait_for(gated.task, timeout=30)
+    await app.close()
+
+
+async def test_renewals_racing_completions_report_no_lost_leases(
+    make_app: Callable[..., rota.App], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A renewal that misses a job because its success was just committed is no lost lease:
+    with renewals every 20 ms during a drain, no handler is stopped and every job succeeds
+    on its first attempt."""
+    app = make_app(heartbeat_seconds=0.02)
+
+    @app.job("p.tiny")
+    async def tiny(ctx: rota.JobContext, payload: Item) -> None:
+        await asyncio.sleep(0)
+
+    await app.enqueue_many(
+        [rota.JobRequest("p.tiny", Item(n=n), tenant_id="acme") for n in range(3000)]
+    )
+    with caplog.at_level(logging.WARNING, logger="rota.worker"):
+        assert await app.worker(concurrency=10).drain() == 3000
+    assert not [r for r in caplog.records if "lease lost" in r.getMessage()]
+    async with await psycopg.AsyncConnection.connect(app.database_url()) as conn:
+        cursor = await conn.execute(
+            sql.SQL("SELECT status, max(attempt), count(*) FROM {}.jobs GROUP BY status").format(
+                sql.Identifier(app.settings.schema_name)
+            )
+        )
+        assert await cursor.fetchall() == [("succeeded", 1, 3000)]
     await app.close()

@@ -605,6 +605,10 @@ class Worker:
         running = self._running.get(job_id)
         if running is None or running.job.attempt != attempt:
             return
+        if running.handler_done:
+            # The outcome is being written: most often it was just committed, and the renewal
+            # raced it. The write is fenced, so it records the truth either way.
+            return
         log.warning("lease lost: stopping the handler", extra=running.ctx.log_fields())
         running.ctx.mark_lease_lost()
         # Stop awaiting the handler: its outcome would be fenced out anyway. A synchronous
