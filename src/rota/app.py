@@ -353,7 +353,13 @@ class App:
             for event in OutcomeEvent.from_notification(payload):
                 queue.put_nowait(event)
 
-        listener = Listener(self.database(), [channel], on_notify)
+        listener = Listener(
+            self.database(),
+            [channel],
+            on_notify,
+            announce=["outcomes"],
+            schema=self.settings.schema_name,
+        )
         task = asyncio.create_task(listener.run())
         try:
             await listener.connected.wait()

@@ -19,7 +19,12 @@ from rota.store.listen import Listener
 class EventHub:
     def __init__(self, db: Database, schema: str) -> None:
         self._listener = Listener(
-            db, [f"{schema}.events"], self._on_notify, on_reconnect=self._wake_all
+            db,
+            [f"{schema}.events"],
+            self._on_notify,
+            on_reconnect=self._wake_all,
+            announce=["events"],
+            schema=schema,
         )
         self._waiters: dict[UUID, set[asyncio.Event]] = defaultdict(set)
         self._task: asyncio.Task[None] | None = None

@@ -23,6 +23,9 @@ notified AS MATERIALIZED (
         )::text
     )
     FROM cancelled
+    WHERE EXISTS (
+        SELECT 1 FROM {schema}.listeners WHERE channel = 'outcomes' AND expires_at > now()
+    )
 )
 SELECT id, (SELECT count(*) FROM notified) AS notified
 FROM cancelled

@@ -35,7 +35,8 @@ events AS (
 ),
 notified AS MATERIALIZED (
     -- One NOTIFY per 40 outcomes (a JSON array, well under the 8,000-byte payload limit),
-    -- not one per job: NOTIFY serialises committing transactions.
+    -- not one per job: NOTIFY serialises committing transactions. Only while a process
+    -- announces that it reads outcomes (listeners, migration 0006).
     SELECT pg_notify(
         %(outcome_channel)s,
         json_agg(json_build_object(
@@ -44,6 +45,9 @@ notified AS MATERIALIZED (
         ))::text
     )
     FROM (SELECT d.*, (row_number() OVER () - 1) / 40 AS chunk FROM done AS d) AS c
+    WHERE EXISTS (
+        SELECT 1 FROM {schema}.listeners WHERE channel = 'outcomes' AND expires_at > now()
+    )
     GROUP BY chunk
 )
 SELECT id, (SELECT count(*) FROM notified) AS notified

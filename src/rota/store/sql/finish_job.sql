@@ -46,6 +46,10 @@ notified AS MATERIALIZED (
     )
     FROM done
     WHERE status <> 'queued'
+        AND EXISTS (
+            SELECT 1 FROM {schema}.listeners
+            WHERE channel = 'outcomes' AND expires_at > now()
+        )
 )
 SELECT id, status, (SELECT count(*) FROM notified) AS notified
 FROM done

@@ -58,6 +58,9 @@ notified AS MATERIALIZED (
         END
     )
     FROM rescued
+    WHERE status = 'queued' OR EXISTS (
+        SELECT 1 FROM {schema}.listeners WHERE channel = 'outcomes' AND expires_at > now()
+    )
 )
 SELECT id, status, attempt, (SELECT count(*) FROM notified) AS notified
 FROM rescued

@@ -1,0 +1,110 @@
+"""Job events and outcomes are NOTIFYed only while a listener announces that it reads them;
+the announcement is renewed while it listens and withdrawn when it stops."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import psycopg
+import pytest
+from psycopg import sql
+
+import rota
+from rota.store.listen import Listener
+
+Conn = psycopg.AsyncConnection[Any]
+SENTINEL = "sentinel"
+
+
+@pytest.fixture
+async def watcher(postgres_url: str, schema: str) -> AsyncIterator[Conn]:
+    """A plain LISTEN on the schema's events and outcomes channels."""
+    async with await psycopg.AsyncConnection.connect(postgres_url, autocommit=True) as conn:
+        for channel in (f"{schema}.events", f"{schema}.outcomes"):
+            await conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
+        yield conn
+
+
+async def received(watcher: Conn, postgres_url: str, schema: str) -> list[tuple[str, str]]:
+    """Everything sent to the watcher so far: notifications arrive in commit order, so once
+    a sentinel sent now arrives, nothing sent before it is still on its way."""
+    async with await psycopg.AsyncConnection.connect(postgres_url, autocommit=True) as conn:
+        await conn.execute("SELECT pg_notify(%s, %s)", (f"{schema}.events", SENTINEL))
+    seen: list[tuple[str, str]] = []
+    async with asyncio.timeout(10):
+        async for notify in watcher.notifies():
+            if notify.payload == SENTINEL:
+                return seen
+            seen.append((notify.channel.rsplit(".", 1)[1], notify.payload))
+    return seen
+
+
+def build(make_app: Callable[..., rota.App]) -> rota.App:
+    app = make_app()
+
+    @app.job("l.noop")
+    async def noop(ctx: rota.JobContext, payload: dict[str, Any]) -> None:
+        return None
+
+    return app
+
+
+async def test_nothing_is_notified_while_nobody_announced_a_listener(
+    make_app: Callable[..., rota.App], watcher: Conn, postgres_url: str, schema: str
+) -> None:
+    app = build(make_app)
+    job = await app.enqueue("l.noop", {}, tenant_id="acme")
+    await app.cancel((await app.enqueue("l.noop", {}, tenant_id="acme")).id)
+    assert await app.worker().drain() == 1
+    assert (await app.get_job(job.id)).status is rota.JobStatus.SUCCEEDED
+    assert await received(watcher, postgres_url, schema) == []
+    await app.close()
+
+
+async def test_announced_listeners_get_events_and_outcomes_until_they_stop(
+    make_app: Callable[..., rota.App], watcher: Conn, postgres_url: str, schema: str, db: Conn
+) -> None:
+    app = build(make_app)
+    listeners = [
+        Listener(
+            app.database(), [f"{schema}.{kind}"], lambda *_: None, announce=[kind], schema=schema
+        )
+        for kind in ("events", "outcomes")
+    ]
+    tasks = [asyncio.create_task(listener.run()) for listener in listeners]
+    for listener in listeners:
+        await asyncio.wait_for(listener.connected.wait(), 10)
+
+    job = await app.enqueue("l.noop", {}, tenant_id="acme")
+    assert await app.worker().drain() == 1
+    seen = await received(watcher, postgres_url, schema)
+    assert ("events", str(job.id)) in seen  # claim and success, one NOTIFY per statement
+    outcomes = [payload for kind, payload in seen if kind == "outcomes"]
+    assert len(outcomes) == 1
+    assert str(job.id) in outcomes[0]
+
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    row = await (await db.execute("SELECT count(*) AS n FROM listeners")).fetchone()
+    assert row == {"n": 0}  # withdrawn at once, not left to expire
+    await app.enqueue("l.noop", {}, tenant_id="acme")
+    assert await app.worker().drain() == 1
+    assert await received(watcher, postgres_url, schema) == []
+    await app.close()
+
+
+async def test_an_expired_announcement_no_longer_counts(
+    make_app: Callable[..., rota.App], watcher: Conn, postgres_url: str, schema: str, db: Conn
+) -> None:
+    app = build(make_app)
+    await db.execute(
+        "INSERT INTO listeners (id, channel, expires_at) "
+        "VALUES (gen_random_uuid(), 'events', now() - interval '1 second')"
+    )
+    await app.enqueue("l.noop", {}, tenant_id="acme")
+    assert await app.worker().drain() == 1
+    assert await received(watcher, postgres_url, schema) == []
+    await app.close()
