@@ -431,7 +431,7 @@ class Worker:
             ),
             loop=self._loop,
         )
-        task = asyncio.create_task(self._run_job(job, job_type, ctx), name=f"rota-job-{job.id}")
+        task = asyncio.create_task(self._run_job(job, job_type, ctx), name="rota-job")
         running = _Running(job, ctx, task)
         self._running[job.id] = running
         if job.id in self._held_cancelled:
