@@ -13,9 +13,9 @@ no-op jobs (``App.enqueue_many`` in batches of 5,000), then ANALYZE (and CHECKPO
   timing each statement; and which plan (generic or custom) PostgreSQL used for each of the
   worker's prepared statements;
 - EXPLAIN (ANALYZE, BUFFERS, WAL) of the fair claim, the FIFO claim and the completion of 10
-  and of the insert of 1 and 1,000 jobs, each as a custom and as a generic plan, in a
-  transaction that is rolled back. A sequential scan of ``jobs`` is flagged, and so is JIT
-  compilation (a plan whose estimated cost passes ``jit_above_cost``).
+  and of the insert of 1 and 1,000 jobs, each as a custom and as a generic plan, with rota's
+  session settings, in a transaction that is rolled back. A sequential scan of ``jobs`` is
+  flagged, and so is JIT compilation (a plan whose estimated cost passes jit_above_cost).
 
 A summary compares every size with the first (the issue's target: 1M within 20% of 20k).
 
@@ -66,9 +66,10 @@ from rich.progress import (
 import rota
 from rota.bench.workloads import JOB_TYPE, BenchConfig, make_app, percentile
 from rota.core.requests import build_job
+from rota.store import db as rota_db
 from rota.store.claims import MAX_TENANTS_PER_CLAIM
 from rota.store.jobs import Channels, Completion, _insert_params
-from rota.store.queries import Queries
+from rota.store.queries import Queries, statement_names
 
 DEFAULT_SCHEMA = "rota_scale"
 QUEUE = "default"
@@ -213,9 +214,13 @@ def statement_labels(q: Queries) -> dict[str, str]:
         "claim_jobs_fair": "fair claim",
         "claim_jobs": "FIFO claim",
         "complete_jobs": "completion",
-        "insert_jobs": "insert",
+        "insert_jobs": "insert (arrays)",
+        "insert_job": "insert (one job)",
     }
-    return {to_positional(getattr(q, name))[0]: label for name, label in labels.items()}
+    known = set(statement_names())
+    return {
+        to_positional(getattr(q, name))[0]: label for name, label in labels.items() if name in known
+    }
 
 
 async def plan_usage(conn: psycopg.AsyncConnection[Any], labels: dict[str, str]) -> list[str]:
@@ -478,14 +483,21 @@ async def explain_hot_statements(
     }
     app = make_app(config)
     registry, max_bytes = app.registry, app.settings.payload_max_bytes
+    store = app.jobs_store()
 
-    def inserts(count: int) -> Row:
-        return _insert_params(
-            [build_job(registry, request, max_bytes) for request in requests(-count, count)]
-        )
+    def insert(count: int) -> tuple[str, Row]:
+        """The statement and parameters the store uses for a batch of ``count`` jobs that
+        cannot go through COPY (one job; a batch with idempotency keys or delays)."""
+        jobs = [build_job(registry, request, max_bytes) for request in requests(-count, count)]
+        choose = getattr(store, "_insert", None)  # older trees: always insert_jobs.sql
+        return choose(jobs) if choose is not None else (q.insert_jobs, _insert_params(jobs))
 
     plans: list[Plan] = []
     async with await psycopg.AsyncConnection.connect(config.dsn) as conn:
+        # rota's own session settings (jit off, since 99140a4), so the plans are rota's.
+        for setting, value in getattr(rota_db, "SESSION_SETTINGS", {}).items():
+            await conn.execute("SELECT set_config(%s, %s, false)", (setting, value))
+        await conn.commit()
         try:
             plans += await explain_statement(
                 conn, "fair claim of 10", q.claim_jobs_fair, fair, modes
@@ -505,12 +517,8 @@ async def explain_hot_statements(
             plans += await explain_statement(
                 conn, "completion of 10", q.complete_jobs, complete, modes
             )
-            plans += await explain_statement(
-                conn, "insert of 1", q.insert_jobs, inserts(1), ["custom"]
-            )
-            plans += await explain_statement(
-                conn, "insert of 1,000", q.insert_jobs, inserts(1000), ["custom"]
-            )
+            plans += await explain_statement(conn, "insert of 1", *insert(1), ["custom"])
+            plans += await explain_statement(conn, "insert of 1,000", *insert(1000), ["custom"])
         finally:
             await conn.rollback()
     return plans
@@ -577,7 +585,17 @@ async def run_size(args: argparse.Namespace, size: int) -> SizeFigures:
     plans: list[Plan] = []
     if args.plans != "none":
         queued = await queued_count(args.dsn, args.schema)
-        print(f"\n  EXPLAIN at {queued:,} queued jobs (each in a transaction rolled back):")
+        session = getattr(rota_db, "SESSION_SETTINGS", {})
+        settings = ", ".join(f"{k}={v}" for k, v in session.items()) or "server defaults"
+        print(
+            f"\n  EXPLAIN at {queued:,} queued jobs, each in a transaction rolled back, "
+            f"session settings as rota's ({settings})"
+        )
+        if "copy_jobs" in statement_names():
+            print(
+                "  (plain batches are enqueued with COPY, which has no plan; the insert of "
+                "1,000 is the statement for batches with idempotency keys or delays)"
+            )
         plans = await explain_hot_statements(config, args.plan_modes)
         print_plans(plans, args.plans)
     return SizeFigures(size, enqueue, claims, plans)
