@@ -70,6 +70,7 @@ from rota.store import db as rota_db
 from rota.store.claims import MAX_TENANTS_PER_CLAIM
 from rota.store.jobs import Channels, Completion, _insert_params
 from rota.store.queries import Queries, statement_names
+from rota.store.queries import positional as positional_statement
 
 DEFAULT_SCHEMA = "rota_scale"
 QUEUE = "default"
@@ -189,23 +190,11 @@ def vacuum_note(before: dict[str, tuple[int, int]], after: dict[str, tuple[int, 
 
 # -- prepared statements: which plan the server chose ----------------------------------------
 
-_PLACEHOLDER = re.compile(r"%%|%\((\w+)\)s")
 
-
-def to_positional(text: str) -> tuple[str, list[str]]:
-    """``%(name)s`` -> ``$n`` (one number per distinct name, in order of first appearance,
-    as psycopg numbers them) and ``%%`` -> ``%``; returns the text and the names."""
-    names: list[str] = []
-
-    def number(match: re.Match[str]) -> str:
-        name = match.group(1)
-        if name is None:
-            return "%"
-        if name not in names:
-            names.append(name)
-        return f"${names.index(name) + 1}"
-
-    return _PLACEHOLDER.sub(number, text), names
+def to_positional(text: LiteralString) -> tuple[str, list[str]]:
+    """The statement as psycopg prepares it (``$n`` placeholders) and its parameter names."""
+    statement = positional_statement(text)
+    return statement.text, list(statement.names)
 
 
 def statement_labels(q: Queries) -> dict[str, str]:

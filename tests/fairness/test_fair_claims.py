@@ -233,3 +233,57 @@ async def test_a_per_tenant_rate_limit_holds_each_tenant_separately(
     assert sorted(job.tenant_id or "" for job in first) == ["a", "b"]
     assert await claims.take(10) == []
     await app.close()
+
+
+class TenantHeld:
+    """Another claimer in the middle of its claim: it holds a tenant's claim lock."""
+
+    def __init__(self, postgres_url: str, schema: str, tenant: str) -> None:
+        self.url, self.key = postgres_url, f'"{schema}".tenant:{tenant}'
+
+    async def __aenter__(self) -> TenantHeld:
+        self.conn = await psycopg.AsyncConnection.connect(self.url)
+        await self.conn.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (self.key,)
+        )
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.conn.rollback()
+        await self.conn.close()
+
+
+async def test_a_claim_kept_from_a_busy_tenant_retries_soon_not_at_the_next_poll(
+    make_app: Callable[..., rota.App], postgres_url: str, schema: str
+) -> None:
+    """With tenant caps the claim try-locks each tenant it visits; one another claimer holds
+    is skipped, and the claimer is told to try again within tens of milliseconds."""
+    app = build(make_app, tenant_max_running=100)
+    await backlog(app, "acme", 20)
+    store = app.claims_store()
+    claim = FairClaim(
+        queue="default", cursor="", limit=10, worker_id=uuid.uuid4(), lease_seconds=60,
+        default_max_running=100, lock_tenants=True,
+    )  # fmt: skip
+    async with TenantHeld(postgres_url, schema, "acme"):
+        jobs, _, wake_in = await store.claim_fair(claim)
+        assert jobs == []
+        assert wake_in is not None
+        assert 0 < wake_in <= 0.05
+    jobs, _, wake_in = await store.claim_fair(claim)
+    assert len(jobs) == 10
+    assert wake_in is None
+    await app.close()
+
+
+async def test_type_rate_limits_alone_do_not_lock_tenants(
+    make_app: Callable[..., rota.App], postgres_url: str, schema: str
+) -> None:
+    """A rate limit per type is counted on its own row; claims for it need no tenant lock,
+    so a tenant another claimer is working on is not skipped."""
+    app = build(make_app)
+    await backlog(app, "acme", 20)
+    claims = Claims(app, rate_limits={"fair.other": RateLimit(runs=5, per_seconds=1)})
+    async with TenantHeld(postgres_url, schema, "acme"):
+        assert len(await claims.take(10)) == 10
+    await app.close()

@@ -89,14 +89,28 @@ async def test_sigterm_lets_the_in_flight_job_finish_and_loses_nothing(
 
 
 async def test_three_workers_drain_5000_jobs_each_exactly_once(
-    make_app: Callable[..., rota.App], spawn: Callable[..., subprocess.Popen[bytes]], db: Conn
+    make_app: Callable[..., rota.App],
+    spawn: Callable[..., subprocess.Popen[bytes]],
+    db: Conn,
 ) -> None:
     app = apps.register(make_app())
     total = 5000
+    began = await scalar(db, "SELECT clock_timestamp()")
     workers = [spawn("--concurrency", "8") for _ in range(3)]
 
-    async def all_listening() -> bool:  # every worker is up before the jobs arrive
-        return await scalar(db, "SELECT count(*) FROM workers") == 3
+    async def all_listening() -> bool:
+        # Every worker LISTENs before the jobs arrive, so all three wake on the first
+        # enqueue: registered is not enough, and a worker that only polls could find the
+        # other two done with the whole batch (jobs held ahead drain fast).
+        # (A listen session's last statement is its LISTEN, or later its periodic probe.)
+        listening = await scalar(
+            db,
+            "SELECT count(*) FROM pg_stat_activity "
+            "WHERE application_name = 'rota-listen' AND backend_start >= %s "
+            "AND (query LIKE 'LISTEN %%' OR query = 'SELECT 1')",
+            began,
+        )
+        return listening == 3
 
     await eventually(all_listening, timeout=60)
     for start in range(0, total, 1000):

@@ -19,6 +19,8 @@ from rota.store.jobs import job_rows, translated
 from rota.store.queries import Queries
 
 MAX_TENANTS_PER_CLAIM = 100
+# After a claim found due tenants locked by another claimer, when to try again.
+_CONTENDED_RETRY_SECONDS = 0.02
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,8 +86,11 @@ class ClaimStore:
         claimed or every tenant was walked once (wrapping around to the first)."""
         start = claim.cursor
         wrapped = not start
+        wake_in: float | None = None
         while True:
-            jobs, cursor, reached_end, wake_in = await self._pass(replace(claim, cursor=start))
+            jobs, cursor, reached_end, wake = await self._pass(replace(claim, cursor=start))
+            if wake is not None:  # the soonest of every pass's
+                wake_in = wake if wake_in is None else min(wake_in, wake)
             if jobs:
                 return jobs, "" if reached_end else cursor, wake_in
             if reached_end:
@@ -119,6 +124,7 @@ class ClaimStore:
                         "cursor": claim.cursor,
                         "tenant_count": _tenant_count(claim),
                         "max_steps": _max_steps(claim),
+                        "lock_tenants": claim.lock_tenants,
                     },
                 )
                 walked = await cursor.fetchall()
@@ -126,8 +132,12 @@ class ClaimStore:
                 keys = [row["tenant_key"] for row in walked if row["tenant_key"] is not None]
                 tenants = [row["tenant_key"] for row in walked if row["is_locked"]]
                 next_cursor = keys[-1] if keys else ""
+                # Due tenants another claimer holds right now: try again soon, not at the next
+                # poll (a busy claimer would otherwise keep the others away from them).
+                contended = any(row["is_due"] and not row["is_locked"] for row in walked)
+                retry = _CONTENDED_RETRY_SECONDS if contended else None
                 if not tenants:
-                    return [], next_cursor, reached_end, None
+                    return [], next_cursor, reached_end, retry
                 excluded: list[str] = []
                 if claim.type_caps:
                     await cursor.execute(self.q.lock_types, {"types": list(claim.type_caps)})
@@ -158,7 +168,7 @@ class ClaimStore:
                 jobs, _, _ = await self._claim(
                     cursor, claim, tenants, excluded, grants, pair_grants
                 )
-                wake_in: float | None = None
+                wake_in: float | None = retry
                 for type_key, tenant_key, rate, granted in [
                     *((t, None, claim.rate_limits[t], g) for t, g in grants.items()),
                     *((t, n, claim.tenant_rate_limits[t], g) for (t, n), g in pair_grants.items()),

@@ -283,6 +283,7 @@ class Worker:
         """Hand jobs claimed ahead back to the queue untouched (attempt given back)."""
         held = [(job.id, job.attempt) for job in self._held]
         self._held.clear()
+        self._held_cancelled.clear()
         if not held:
             return
         try:
@@ -600,6 +601,7 @@ class Worker:
         for job in list(self._held):
             if job.id == job_id and job.attempt == attempt:
                 self._held.remove(job)  # never started; the job is another worker's now
+                self._held_cancelled.discard(job_id)
                 log.warning("lease lost before the job started", extra={"job_id": str(job_id)})
                 return
         running = self._running.get(job_id)
