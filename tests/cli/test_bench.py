@@ -30,6 +30,8 @@ def test_rota_bench_prints_a_figure_for_every_workload(postgres_url: str) -> Non
     for row in rows:
         figures = [cell.strip() for cell in row.strip("│ ").split("│")[1:]]
         assert any(cell.replace(",", "").replace(".", "").isdigit() for cell in figures), row
+    drain = [cell.strip() for cell in rows[2].strip("│ ").split("│")[1:]]
+    assert drain[3].replace(",", "").isdigit(), drain  # the worker's CPU time per job
     with __import__("psycopg").connect(postgres_url) as conn:
         left = conn.execute(
             "SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'rota_bench_%'"

@@ -48,14 +48,31 @@ def bench(ctx: click.Context, jobs: int, concurrency: int, processes: int, app_s
             results.append((label, run(step())))
             progress.update(task, completed=1)
     _drop(url, schema)
-    table = Table("workload", "jobs/s", "p50 ms", "p99 ms", title="rota bench")
+    table = Table(
+        "workload",
+        "jobs/s",
+        "p50 ms",
+        "p99 ms",
+        "worker us",
+        "db us",
+        title="rota bench",
+        caption="worker us, db us: CPU time per job of the worker processes and of the "
+        "database sessions serving them (W2; db when the server runs on this machine)",
+    )
     for label, figures in results:
         rate = figures.get("jobs_per_s")
         table.add_row(
             label,
             f"{rate:,.0f}" if rate else "",
-            f"{figures['p50_ms']:.2f}" if "p50_ms" in figures else "",
-            f"{figures['p99_ms']:.2f}" if "p99_ms" in figures else "",
+            *(
+                f"{figures[key]:,.{digits}f}" if figures.get(key) is not None else ""
+                for key, digits in (
+                    ("p50_ms", 2),
+                    ("p99_ms", 2),
+                    ("worker_cpu_us_per_job", 0),
+                    ("db_cpu_us_per_job", 0),
+                )
+            ),
         )
     console.print(table)
 
