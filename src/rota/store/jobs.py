@@ -181,7 +181,7 @@ class JobStore:
         async with self._conn() as c:
             with translated():
                 cursor = c.cursor(row_factory=job_rows())
-                await cursor.execute(self.q.claim_jobs, params)
+                await cursor.execute(self.q.claim_jobs, params, binary=True)
                 return [job for job, _ in await cursor.fetchall() if job is not None]
 
     async def complete_jobs(self, worker_id: UUID, done: Sequence[Completion]) -> set[UUID]:
