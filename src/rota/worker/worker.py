@@ -130,7 +130,6 @@ class Worker:
         )
         self._loop: asyncio.AbstractEventLoop | None = None
         self._heartbeat: Heartbeat | None = None
-        self._claim_was_full = False  # the last claim took as many jobs as it asked for
         self.started = asyncio.Event()
         self.idle = asyncio.Event()  # set while the claim loop waits for a wake-up
 
@@ -192,7 +191,7 @@ class Worker:
             self.started.set()
             while not self._stopping.is_set():
                 self._wake.clear()  # before the claim: a job ending during it is not missed
-                claimed = await self._claim_and_start()
+                claimed, _ = await self._claim_and_start()
                 total += claimed
                 if not claimed and not self._running and not self._held:
                     if self._claimer.wake_in is None:
@@ -318,7 +317,7 @@ class Worker:
         while not self._stopping.is_set():
             self._wake.clear()
             try:
-                claimed = await self._claim_and_start()
+                claimed, full = await self._claim_and_start()
                 delay = 0.1
             except Exception as error:
                 # The loop's top: never let one bad claim end the worker (a job left claimed
@@ -332,7 +331,7 @@ class Worker:
                 continue
             if claimed:
                 await asyncio.sleep(0)  # the jobs just started begin before the next claim
-                if self._claim_was_full and self._room() > 0:
+                if full and self._room() > 0:
                     continue  # a partial claim means nothing more was due: wait for a wake-up
             wait = self.settings.poll_interval_seconds
             if self._claimer.wake_in is not None:  # a rate limit allows the next start then
@@ -375,10 +374,12 @@ class Worker:
         else:
             self._run_seconds += 0.1 * (seconds - self._run_seconds)
 
-    async def _claim_and_start(self) -> int:
+    async def _claim_and_start(self) -> tuple[int, bool]:
+        """Claim for the room there is and start what fits: (jobs claimed, whether the claim
+        took as many as it asked for)."""
         free = self._room()
         if free <= 0:
-            return 0
+            return 0, False
         busy = [r.job for r in self._running.values() if not r.handler_done]
         busy_types = Counter(job.type for job in busy)
         busy_queues = Counter(job.queue for job in busy)
@@ -386,13 +387,12 @@ class Worker:
         queue_caps = self.registry.queue_concurrency
         queues = [q for q in self.queues if busy_queues[q] < queue_caps.get(q, free + 1)]
         if not queues:
-            return 0
+            return 0, False
         jobs = await self._claimer.claim(
             queues,
             free,
             [key for key, cap in type_caps.items() if busy_types[key] >= cap],
         )
-        self._claim_was_full = len(jobs) >= free
         self._crash_point("after_claim")
         over_cap: list[Job] = []
         for job in jobs:
@@ -413,7 +413,7 @@ class Worker:
             await self.store.release_jobs(
                 self.id, [(j.id, j.attempt) for j in over_cap], "released: over a concurrency limit"
             )
-        return len(jobs) - len(over_cap)
+        return len(jobs) - len(over_cap), len(jobs) >= free
 
     def _start_held(self) -> None:
         """Start held jobs in the free slots (none once shutting down)."""
