@@ -91,6 +91,7 @@ async def test_a_silently_cut_listen_connection_is_covered_by_polling_then_repla
         # The LISTEN connection goes silent; pool and heartbeat connections still work.
         assert proxy.blackhole(b"rota-listen") == 1
         cut_at = time.monotonic()
+        cut_at_db = await scalar(conn, "SELECT now()")
         listens = proxy.opened(b"rota-listen")
         second = await direct.enqueue("f.ping", {}, tenant_id="acme")
         done = await wait_status(direct, second.id, rota.JobStatus.SUCCEEDED)
@@ -100,9 +101,19 @@ async def test_a_silently_cut_listen_connection_is_covered_by_polling_then_repla
         assert len(notified) == 1
 
         # The listener notices the silence (quiet period, then an unanswered probe) and
-        # opens a new LISTEN connection.
+        # opens a new LISTEN connection, which LISTENs on both channels (its last statement
+        # is the second LISTEN; until then an enqueue's NOTIFY could pass it by).
         async def reconnected() -> bool:
-            return proxy.opened(b"rota-listen") == listens + 1
+            if proxy.opened(b"rota-listen") != listens + 1:
+                return False
+            listening = await scalar(
+                conn,
+                "SELECT count(*) FROM pg_stat_activity "
+                "WHERE application_name = 'rota-listen' AND backend_start > %s "
+                "AND (query LIKE 'LISTEN %%control%%' OR query = 'SELECT 1')",
+                cut_at_db,
+            )
+            return listening == 1
 
         await eventually(reconnected, timeout=2 * CHECK_SECONDS + CANCEL_WAIT + 5)
         assert time.monotonic() - cut_at <= 2 * CHECK_SECONDS + CANCEL_WAIT + 2

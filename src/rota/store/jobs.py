@@ -184,6 +184,29 @@ class JobStore:
                 await cursor.execute(self.q.claim_jobs, params, binary=True)
                 return [job for job, _ in await cursor.fetchall() if job is not None]
 
+    async def claim_jobs_by_id(
+        self,
+        *,
+        worker_id: UUID,
+        ids: Sequence[UUID],
+        queues: Sequence[str],
+        limit: int,
+        lease_seconds: float,
+    ) -> list[Job]:
+        """Claim the named jobs that are still queued and due (see claim_jobs_by_id.sql)."""
+        params = {
+            "worker_id": worker_id,
+            "ids": list(ids),
+            "queues": list(queues),
+            "limit": limit,
+            "lease_seconds": lease_seconds,
+        }
+        async with self._conn() as c:
+            with translated():
+                cursor = c.cursor(row_factory=job_rows())
+                await cursor.execute(self.q.claim_jobs_by_id, params, binary=True)
+                return [job for job, _ in await cursor.fetchall() if job is not None]
+
     async def complete_jobs(self, worker_id: UUID, done: Sequence[Completion]) -> set[UUID]:
         """Mark runs succeeded; returns the ids that were still this worker's to complete."""
         params = {

@@ -4,6 +4,11 @@ FIFO queues are claimed together by one statement (``claim_jobs.sql``). Fair que
 claimed one by one in weighted round robin across tenants (``scan_tenants.sql`` then
 ``claim_jobs_fair.sql``), with tenant caps, global type caps and rate limits counted in the
 database. Each worker keeps its own cursor per fair queue, so claimers share no hot row.
+
+An idle worker claims by id: when a queue's last claim found nothing and the queue has no
+limits, the ids a wake-up NOTIFY carried (migration 0007) are claimed by primary key
+(``claim_jobs_by_id.sql``) instead of walking the queue. Only new jobs arriving at a drained
+queue take that path, so priority and tenant order under a backlog are the full claim's.
 """
 
 from __future__ import annotations
@@ -20,6 +25,8 @@ from rota.store.claims import ClaimStore, FairClaim
 from rota.store.jobs import JobStore
 
 _CAPS_CHECK_SECONDS = 5.0
+# Notified ids kept per queue until the next claim; past this, the full claim finds them.
+_MAX_NOTIFIED = 256
 
 
 class Claimer:
@@ -41,14 +48,40 @@ class Claimer:
         self._has_tenant_caps = False
         self._caps_checked_at = 0.0
         self.wake_in: float | None = None  # when a rate limit next allows a start
+        # Queues whose last full claim found nothing due, and the ids announced since.
+        self._drained: set[str] = set()
+        self._notified: dict[str, list[UUID]] = {}
+        self._limited_queues = set(registry.queue_concurrency) | {
+            t.queue
+            for t in registry
+            if t.concurrency or t.global_concurrency or t.rate_limit or t.tenant_rate_limit
+        }
+        self.claims_by_id = 0  # how many claims took the by-id path (for tests and stats)
 
     def is_fair(self, queue: str) -> bool:
         return self._registry.queue_fairness.get(queue, self._settings.fair_claims)
+
+    def notified(self, queue: str, ids: Sequence[UUID]) -> None:
+        """New due jobs in ``queue`` announced by a wake-up NOTIFY."""
+        if queue not in self._drained:
+            return  # the next full claim finds them
+        pending = self._notified.setdefault(queue, [])
+        if len(pending) + len(ids) > _MAX_NOTIFIED:
+            self._drained.discard(queue)  # a burst: claim it the usual way
+            self._notified.pop(queue, None)
+            return
+        pending.extend(ids)
 
     async def claim(
         self, queues: Sequence[str], limit: int, excluded_types: Sequence[str]
     ) -> list[Job]:
         self.wake_in = None
+        if not excluded_types:
+            jobs = await self._claim_notified(queues, limit)
+            if jobs:
+                return jobs
+        for queue in queues:
+            self._notified.pop(queue, None)  # this claim sees every job announced so far
         fifo = [queue for queue in queues if not self.is_fair(queue)]
         fair = [queue for queue in queues if self.is_fair(queue)]
         claimed: list[Job] = []
@@ -60,9 +93,11 @@ class Claimer:
                 limit=limit,
                 lease_seconds=self._settings.lease_seconds,
             )
+            self._mark_drained(fifo, full=len(claimed) >= limit)
         if fair:
             await self._refresh_caps()
             random.shuffle(fair)  # no queue is always served first
+            self._drained.difference_update(fair)  # until this claim has looked at them
         for queue in fair:
             room = limit - len(claimed)
             if room <= 0:
@@ -72,8 +107,48 @@ class Claimer:
             )
             if wake_in is not None:
                 self.wake_in = wake_in if self.wake_in is None else min(self.wake_in, wake_in)
+            self._mark_drained([queue], full=len(jobs) >= room)
             claimed += jobs
         return claimed
+
+    def _mark_drained(self, queues: Sequence[str], *, full: bool) -> None:
+        """A claim that took fewer jobs than it asked for found nothing more due (nothing not
+        already being claimed by another worker): its queues are drained until a claim is
+        cut off by its limit or a rate limit held jobs back."""
+        if full or self.wake_in is not None:
+            self._drained.difference_update(queues)
+        else:
+            self._drained.update(queues)
+
+    async def _claim_notified(self, queues: Sequence[str], limit: int) -> list[Job]:
+        """Claim announced jobs by id, for drained queues without limits."""
+        ready = [q for q in queues if q in self._drained and self._notified.get(q)]
+        if not ready:
+            return []
+        if any(self.is_fair(q) for q in ready):
+            await self._refresh_caps()
+        ids: list[UUID] = []
+        for queue in ready:
+            if queue in self._limited_queues or (self.is_fair(queue) and self._tenant_caps()):
+                self._drained.discard(queue)  # limits are counted by the full claim only
+                continue
+            ids += self._notified.pop(queue)
+        if not ids:
+            return []
+        self.claims_by_id += 1
+        jobs = await self._jobs.claim_jobs_by_id(
+            worker_id=self._worker_id,
+            ids=ids,
+            queues=ready,
+            limit=limit,
+            lease_seconds=self._settings.lease_seconds,
+        )
+        if len(jobs) >= limit:
+            self._drained.difference_update(ready)  # more came than there was room for
+        return jobs
+
+    def _tenant_caps(self) -> bool:
+        return self._has_tenant_caps or self._settings.tenant_max_running is not None
 
     def _fair_claim(self, queue: str, limit: int, excluded_types: Sequence[str]) -> FairClaim:
         types = [t for t in self._registry if t.queue == queue]
@@ -89,7 +164,7 @@ class Claimer:
             tenant_rate_limits={t.key: t.tenant_rate_limit for t in types if t.tenant_rate_limit},
             default_weight=self._settings.tenant_default_weight,
             default_max_running=self._settings.tenant_max_running,
-            lock_tenants=self._has_tenant_caps or self._settings.tenant_max_running is not None,
+            lock_tenants=self._tenant_caps(),
         )
 
     async def _refresh_caps(self) -> None:

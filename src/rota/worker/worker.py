@@ -582,7 +582,13 @@ class Worker:
 
     def _on_notify(self, channel: str, payload: str) -> None:
         if channel == self.store.channels.jobs:
-            if payload in self.queues:
+            # "queue" or "queue id,id,..." (migration 0007): the ids let an idle worker claim
+            # exactly those jobs.
+            queue, _, ids = payload.partition(" ")
+            if queue in self.queues:
+                if ids:
+                    with contextlib.suppress(ValueError):
+                        self._claimer.notified(queue, [UUID(i) for i in ids.split(",")])
                 self._wake.set()
         elif channel == self.store.channels.control and payload.startswith("cancel:"):
             with contextlib.suppress(ValueError):

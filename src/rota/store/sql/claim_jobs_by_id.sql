@@ -1,0 +1,37 @@
+-- Claim named jobs: the ids a wake-up NOTIFY carried (migration 0007), for an idle worker
+-- whose queues have no limits. One primary-key probe per id instead of the claim walk; the
+-- same conditions as claim_jobs.sql (queued, due, attempts left, one of the worker's
+-- queues), the same lease, attempt and transition event. Ids another worker claimed first
+-- are skipped.
+WITH candidates AS (
+    SELECT id
+    FROM {schema}.jobs
+    WHERE id = ANY(%(ids)s::uuid[])
+        AND status = 'queued'
+        AND queue = ANY(%(queues)s::text[])
+        AND run_after <= now()
+        AND attempt < max_attempts
+    ORDER BY priority, run_after
+    LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED
+),
+claimed AS (
+    UPDATE {schema}.jobs AS j
+    SET status = 'running',
+        attempt = j.attempt + 1,
+        run_id = gen_random_uuid(),
+        locked_by = %(worker_id)s,
+        locked_until = now() + make_interval(secs => %(lease_seconds)s),
+        started_at = now()
+    FROM candidates AS c
+    WHERE j.id = c.id
+    RETURNING j.*
+),
+events AS (
+    INSERT INTO {schema}.job_events (job_id, tenant_id, kind, from_status, to_status, attempt)
+    SELECT id, tenant_id, 'transition', 'queued', 'running', attempt
+    FROM claimed
+)
+SELECT *
+FROM claimed
+ORDER BY priority, run_after

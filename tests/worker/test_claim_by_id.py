@@ -1,0 +1,148 @@
+"""An idle worker claims the jobs a wake-up NOTIFY names by id (migration 0007); a worker
+with a backlog, or a queue with limits, claims the usual way."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+from uuid import UUID
+
+import psycopg
+from psycopg import sql
+from pydantic import BaseModel
+
+import rota
+from tests.support.waiting import eventually
+from tests.worker.helpers import wait_status
+
+
+class Item(BaseModel):
+    n: int = 0
+
+
+async def _listen(url: str, channel: str) -> psycopg.AsyncConnection[Any]:
+    conn = await psycopg.AsyncConnection.connect(url, autocommit=True)
+    await conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
+    return conn
+
+
+async def test_the_wake_up_names_the_jobs_of_a_small_insert_and_only_due_ones(
+    make_app: Callable[..., rota.App], postgres_url: str
+) -> None:
+    app = make_app()
+
+    @app.job("w.job", queue="mail")
+    async def job(ctx: rota.JobContext, payload: Item) -> None:
+        return None
+
+    channel = f"{app.settings.schema_name}.jobs"
+    listen = await _listen(postgres_url, channel)
+    try:
+        one = await app.enqueue("w.job", Item(), tenant_id="acme")
+        notify = await anext(listen.notifies(timeout=10))
+        assert notify.payload == f"mail {one.id}"
+
+        later = rota.JobRequest("w.job", {"n": 0}, tenant_id="acme", run_after=timedelta(hours=1))
+        jobs = await app.enqueue_many(
+            [later, *(rota.JobRequest("w.job", {"n": n}, tenant_id="acme") for n in range(3))]
+        )
+        notify = await anext(listen.notifies(timeout=10))
+        queue, _, ids = notify.payload.partition(" ")
+        assert queue == "mail"
+        assert {UUID(i) for i in ids.split(",")} == {job.id for job in jobs[1:]}
+
+        await app.enqueue_many(
+            [rota.JobRequest("w.job", {"n": n}, tenant_id="acme") for n in range(17)]
+        )
+        notify = await anext(listen.notifies(timeout=10))
+        assert notify.payload == "mail"  # too many to name: the queue only
+    finally:
+        await listen.close()
+        await app.close()
+
+
+async def test_an_idle_worker_claims_announced_jobs_by_id(
+    make_app: Callable[..., rota.App],
+) -> None:
+    app = make_app()
+    ran: list[UUID] = []
+
+    @app.job("w.job")
+    async def job(ctx: rota.JobContext, payload: Item) -> None:
+        ran.append(ctx.job_id)
+
+    worker = app.worker(concurrency=2)
+    task = asyncio.create_task(worker.run(install_signals=False))
+    try:
+        await worker.started.wait()
+        await eventually(lambda: _true(worker.idle.is_set()))  # its first claim found nothing
+        for n in range(3):
+            enqueued = await app.enqueue("w.job", Item(n=n), tenant_id=f"t{n}")
+            done = await wait_status(app, enqueued.id, rota.JobStatus.SUCCEEDED)
+            assert done.attempt == 1
+        assert worker._claimer.claims_by_id >= 1
+        assert len(ran) == 3
+    finally:
+        worker.stop()
+        await asyncio.wait_for(task, timeout=30)
+        await app.close()
+
+
+async def test_a_worker_with_a_backlog_claims_in_order_not_by_id(
+    make_app: Callable[..., rota.App],
+) -> None:
+    app = make_app(prefetch=0)
+    gate = asyncio.Event()
+    started: list[int] = []
+
+    @app.job("w.gated", timeout=60)
+    async def gated(ctx: rota.JobContext, payload: Item) -> None:
+        started.append(payload.n)
+        await gate.wait()
+
+    for n in range(4):  # more than the one slot: the worker's claims come back full
+        await app.enqueue("w.gated", Item(n=n), tenant_id="acme")
+    worker = app.worker(concurrency=1)
+    task = asyncio.create_task(worker.run(install_signals=False))
+    try:
+        await eventually(lambda: _true(started == [0]))
+        late = await app.enqueue("w.gated", Item(n=99), tenant_id="acme")  # announced by id
+        gate.set()
+        await wait_status(app, late.id, rota.JobStatus.SUCCEEDED)
+        assert started == [0, 1, 2, 3, 99]  # the backlog first, oldest first
+        assert worker._claimer.claims_by_id == 0
+    finally:
+        gate.set()
+        worker.stop()
+        await asyncio.wait_for(task, timeout=30)
+        await app.close()
+
+
+async def test_a_queue_with_a_rate_limit_never_claims_by_id(
+    make_app: Callable[..., rota.App],
+) -> None:
+    app = make_app()
+
+    @app.job("w.limited", rate_limit=(100, 1.0))
+    async def limited(ctx: rota.JobContext, payload: Item) -> None:
+        return None
+
+    worker = app.worker(concurrency=2)
+    task = asyncio.create_task(worker.run(install_signals=False))
+    try:
+        await worker.started.wait()
+        await eventually(lambda: _true(worker.idle.is_set()))
+        for n in range(3):
+            enqueued = await app.enqueue("w.limited", Item(n=n), tenant_id="acme")
+            await wait_status(app, enqueued.id, rota.JobStatus.SUCCEEDED)
+        assert worker._claimer.claims_by_id == 0
+    finally:
+        worker.stop()
+        await asyncio.wait_for(task, timeout=30)
+        await app.close()
+
+
+async def _true(value: bool) -> bool:
+    return value
