@@ -178,11 +178,7 @@ class JobStore:
             "limit": limit,
             "lease_seconds": lease_seconds,
         }
-        async with self._conn() as c:
-            with translated():
-                cursor = c.cursor(row_factory=job_rows())
-                await cursor.execute(self.q.claim_jobs, params, binary=True)
-                return [job for job, _ in await cursor.fetchall() if job is not None]
+        return await self._claim(self.q.claim_jobs, params)
 
     async def claim_jobs_by_id(
         self,
@@ -201,10 +197,14 @@ class JobStore:
             "limit": limit,
             "lease_seconds": lease_seconds,
         }
+        return await self._claim(self.q.claim_jobs_by_id, params)
+
+    async def _claim(self, statement: LiteralString, params: dict[str, Any]) -> list[Job]:
+        """Run a claim statement on a pooled connection; rows in binary, read as Jobs."""
         async with self._conn() as c:
             with translated():
                 cursor = c.cursor(row_factory=job_rows())
-                await cursor.execute(self.q.claim_jobs_by_id, params, binary=True)
+                await cursor.execute(statement, params, binary=True)
                 return [job for job, _ in await cursor.fetchall() if job is not None]
 
     async def complete_jobs(self, worker_id: UUID, done: Sequence[Completion]) -> set[UUID]:

@@ -61,16 +61,21 @@ class Claimer:
     def is_fair(self, queue: str) -> bool:
         return self._registry.queue_fairness.get(queue, self._settings.fair_claims)
 
-    def notified(self, queue: str, ids: Sequence[UUID]) -> None:
-        """New due jobs in ``queue`` announced by a wake-up NOTIFY."""
+    def notified(self, queue: str, ids: str) -> None:
+        """New due jobs in ``queue`` announced by a wake-up NOTIFY (``ids`` comma-separated);
+        read only while the queue is drained."""
         if queue not in self._drained:
             return  # the next full claim finds them
+        try:
+            announced = [UUID(i) for i in ids.split(",")]
+        except ValueError:
+            return  # not rota's payload: the wake-up alone still stands
         pending = self._notified.setdefault(queue, [])
-        if len(pending) + len(ids) > _MAX_NOTIFIED:
+        if len(pending) + len(announced) > _MAX_NOTIFIED:
             self._drained.discard(queue)  # a burst: claim it the usual way
             self._notified.pop(queue, None)
             return
-        pending.extend(ids)
+        pending.extend(announced)
 
     async def claim(
         self, queues: Sequence[str], limit: int, excluded_types: Sequence[str]
@@ -128,23 +133,25 @@ class Claimer:
         if any(self.is_fair(q) for q in ready):
             await self._refresh_caps()
         ids: list[UUID] = []
+        taken: list[str] = []
         for queue in ready:
             if queue in self._limited_queues or (self.is_fair(queue) and self._tenant_caps()):
                 self._drained.discard(queue)  # limits are counted by the full claim only
                 continue
             ids += self._notified.pop(queue)
+            taken.append(queue)
         if not ids:
             return []
         self.claims_by_id += 1
         jobs = await self._jobs.claim_jobs_by_id(
             worker_id=self._worker_id,
             ids=ids,
-            queues=ready,
+            queues=taken,
             limit=limit,
             lease_seconds=self._settings.lease_seconds,
         )
         if len(jobs) >= limit:
-            self._drained.difference_update(ready)  # more came than there was room for
+            self._drained.difference_update(taken)  # more came than there was room for
         return jobs
 
     def _tenant_caps(self) -> bool:

@@ -587,8 +587,7 @@ class Worker:
             queue, _, ids = payload.partition(" ")
             if queue in self.queues:
                 if ids:
-                    with contextlib.suppress(ValueError):
-                        self._claimer.notified(queue, [UUID(i) for i in ids.split(",")])
+                    self._claimer.notified(queue, ids)
                 self._wake.set()
         elif channel == self.store.channels.control and payload.startswith("cancel:"):
             with contextlib.suppress(ValueError):
