@@ -49,3 +49,10 @@ def next_allowed(limit: RateLimit, tat: datetime, now: datetime) -> timedelta:
 def spend(limit: RateLimit, tat: datetime, now: datetime, used: int) -> datetime:
     """The theoretical arrival time after ``used`` runs started at ``now``."""
     return max(tat, now) + timedelta(seconds=limit.interval_seconds) * used
+
+
+def sooner(a: float | None, b: float | None) -> float | None:
+    """The earlier of two optional waits in seconds (None: no wait asked for)."""
+    if a is None:
+        return b
+    return a if b is None else min(a, b)

@@ -13,7 +13,7 @@ from psycopg import AsyncCursor, AsyncRawCursor
 from psycopg.rows import dict_row
 
 from rota.core.job import Job
-from rota.core.limits import RateLimit, grant_runs, next_allowed, spend
+from rota.core.limits import RateLimit, grant_runs, next_allowed, sooner, spend
 from rota.store.db import AsyncConn, Database
 from rota.store.jobs import job_rows, translated
 from rota.store.queries import Queries
@@ -89,8 +89,7 @@ class ClaimStore:
         wake_in: float | None = None
         while True:
             jobs, cursor, reached_end, wake = await self._pass(replace(claim, cursor=start))
-            if wake is not None:  # the soonest of every pass's
-                wake_in = wake if wake_in is None else min(wake_in, wake)
+            wake_in = sooner(wake_in, wake)  # the soonest of every pass's
             if jobs:
                 return jobs, "" if reached_end else cursor, wake_in
             if reached_end:
@@ -189,7 +188,7 @@ class ClaimStore:
                     await cursor.execute(self.q.set_rate, {"key": key, "tat": new_tat})
                     if granted == 0:  # the limit, not something else, held jobs back
                         wait = next_allowed(rate, new_tat, now).total_seconds()
-                        wake_in = wait if wake_in is None else min(wake_in, wait)
+                        wake_in = sooner(wake_in, wait)
         return jobs, next_cursor, reached_end, wake_in
 
     async def _claim(

@@ -20,6 +20,7 @@ from uuid import UUID
 
 from rota.config import Settings
 from rota.core.job import Job
+from rota.core.limits import sooner
 from rota.core.registry import Registry
 from rota.store.claims import ClaimStore, FairClaim
 from rota.store.jobs import JobStore
@@ -110,8 +111,7 @@ class Claimer:
             jobs, self._cursors[queue], wake_in = await self._claims.claim_fair(
                 self._fair_claim(queue, room, excluded_types)
             )
-            if wake_in is not None:
-                self.wake_in = wake_in if self.wake_in is None else min(self.wake_in, wake_in)
+            self.wake_in = sooner(self.wake_in, wake_in)
             self._mark_drained([queue], full=len(jobs) >= room)
             claimed += jobs
         return claimed
