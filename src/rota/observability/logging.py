@@ -10,8 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
@@ -32,14 +31,10 @@ _job_fields: ContextVar[Mapping[str, Any] | None] = ContextVar("rota_job_fields"
 _RESERVED = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
 
 
-@contextmanager
-def job_fields(fields: Mapping[str, Any]) -> Iterator[None]:
-    """Attach a job's fields to every log line emitted inside the block."""
-    token = _job_fields.set(fields)
-    try:
-        yield
-    finally:
-        _job_fields.reset(token)
+def set_job_fields(fields: Mapping[str, Any]) -> None:
+    """Attach a job's fields to every log line from here on in this context: for a task of
+    its own (each run), whose context ends with it, without a block to leave."""
+    _job_fields.set(fields)
 
 
 def current_job_fields() -> Mapping[str, Any] | None:

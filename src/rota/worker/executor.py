@@ -33,12 +33,31 @@ async def execute(
     except InvalidPayload as error:
         return FailedFatally(JobError("invalid_payload", error.message)), None
     timeout = job_type.timeout.total_seconds()
+    # asyncio.timeout's effect with one timer handle and no context object per run: the timer
+    # cancels this task, and a cancellation that only the timer asked for becomes TimeoutError.
+    task = asyncio.current_task()
+    assert task is not None
+    cancelling = task.cancelling()
+    expired = False
+
+    def expire() -> None:
+        nonlocal expired
+        expired = True
+        task.cancel()
+
+    timer = asyncio.get_running_loop().call_later(timeout, expire)
     try:
-        async with asyncio.timeout(timeout):  # no extra task per run, as wait_for makes
+        try:
             if job_type.is_async:
                 result = await job_type.handler(ctx, argument)
             else:
                 result = await _in_thread(threads, job_type.handler, ctx, argument)
+        except asyncio.CancelledError:
+            if expired and task.uncancel() <= cancelling:
+                raise TimeoutError from None
+            raise
+        finally:
+            timer.cancel()
     except TimeoutError:
         if ctx.cancelled:
             return Cancelled("cancelled"), None

@@ -36,7 +36,7 @@ from rota.core.job import (
 from rota.core.registry import JobType, Registry
 from rota.core.states import next_state
 from rota.errors import DatabaseError, UnknownJobType
-from rota.observability.logging import job_fields
+from rota.observability.logging import set_job_fields
 from rota.store.claims import ClaimStore
 from rota.store.db import Database
 from rota.store.jobs import Completion, JobStore
@@ -464,31 +464,40 @@ class Worker:
     # -- running one job ---------------------------------------------------------------------
 
     async def _run_job(self, job: Job, job_type: JobType | None, ctx: JobContext) -> None:
-        with job_fields(ctx.lazy_log_fields()):
-            log.info("job started")
-            began = time.monotonic()
-            try:
-                if ctx.cancelled:  # cancel requested while the job waited in this worker
-                    outcome: Outcome = Cancelled("cancelled")
-                    result_json = None
-                elif job_type is None:
-                    error = UnknownJobType(f"no handler for job type {job.type!r} in this worker")
-                    outcome = FailedFatally(JobError(error.code, error.message))
-                    result_json = None
-                else:
-                    outcome, result_json = await execute(
-                        job_type,
-                        job.payload,
-                        ctx,
-                        threads=self._threads,
-                        result_max_bytes=self.settings.result_max_bytes,
-                    )
-            finally:
-                self._timed(time.monotonic() - began)
-                running = self._running.get(job.id)
-                if running is not None and running.job.attempt == job.attempt:
-                    self._on_handler_done(running)
-            await self._record(job, job_type, ctx, outcome, result_json)
+        set_job_fields(ctx.lazy_log_fields())  # this task's context ends with the run
+        log.info("job started")
+        began = time.monotonic()
+        try:
+            if ctx.cancelled:  # cancel requested while the job waited in this worker
+                outcome: Outcome = Cancelled("cancelled")
+                result_json = None
+            elif job_type is None:
+                error = UnknownJobType(f"no handler for job type {job.type!r} in this worker")
+                outcome = FailedFatally(JobError(error.code, error.message))
+                result_json = None
+            else:
+                outcome, result_json = await execute(
+                    job_type,
+                    job.payload,
+                    ctx,
+                    threads=self._threads,
+                    result_max_bytes=self.settings.result_max_bytes,
+                )
+        finally:
+            self._timed(time.monotonic() - began)
+            running = self._running.get(job.id)
+            if running is not None and running.job.attempt == job.attempt:
+                self._on_handler_done(running)
+        written: bool | None = None  # whether a first write got through: the lease held
+        if isinstance(outcome, Succeeded) and not self.settings.test_crash_at:
+            # The common case, written straight away; an outage falls back to _record's retries.
+            with contextlib.suppress(DatabaseError):
+                written = await self._completer.complete(
+                    Completion(job.id, job.attempt, result_json)
+                )
+            if written and not self._subscribers and not log.isEnabledFor(logging.INFO):
+                return  # nothing to log or tell: no more work per job
+        await self._record(job, job_type, ctx, outcome, result_json, written)
 
     async def _record(
         self,
@@ -497,7 +506,10 @@ class Worker:
         ctx: JobContext,
         outcome: Outcome,
         result_json: str | None,
+        written: bool | None = None,
     ) -> None:
+        """Write the outcome (unless ``written`` already tells how its write went), then log
+        and publish it."""
         status = next_state(outcome, job.attempt, job.max_attempts)
         error = _error_of(outcome)
         delay = 0.0
@@ -519,7 +531,7 @@ class Worker:
                 delay_seconds=delay,
             )
 
-        recorded = await self._retrying(write, ctx)
+        recorded = written if written is not None else await self._retrying(write, ctx)
         if recorded and not error and not log.isEnabledFor(logging.INFO) and not self._subscribers:
             return  # the common case, with nothing to log or tell: no more work per job
         fields: dict[str, Any] = {"status": status.value}
