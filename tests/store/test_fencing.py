@@ -184,3 +184,39 @@ async def test_pruning_deletes_old_finished_jobs_with_their_history(
         assert row is not None
         assert row["n"] == 0
     await app.close()
+
+
+async def test_a_batch_completion_records_each_result_and_fences_each_run_on_its_own(
+    make_app: Callable[..., rota.App], db: Conn
+) -> None:
+    app = build(make_app)
+    store = app.jobs_store()
+    worker = uuid.uuid4()
+    for i in range(4):
+        await app.enqueue("f.job", {"i": i}, tenant_id="acme")
+    a, b, c, d = await claim(store, worker)
+
+    # Only some runs returned a result; one entry names an attempt this worker never ran.
+    done = await store.complete_jobs(
+        worker,
+        [
+            Completion(a.id, a.attempt, '{"n": 1}'),
+            Completion(b.id, b.attempt, None),
+            Completion(c.id, c.attempt + 1, '"stale"'),
+        ],
+    )
+    assert done == {a.id, b.id}
+    # A batch where no run returned anything.
+    assert await store.complete_jobs(worker, [Completion(d.id, d.attempt, None)]) == {d.id}
+
+    rows = await (await db.execute("SELECT id, status, result FROM jobs")).fetchall()
+    state = {r["id"]: (r["status"], r["result"]) for r in rows}
+    assert state == {
+        a.id: ("succeeded", {"n": 1}),
+        b.id: ("succeeded", None),
+        c.id: ("running", None),
+        d.id: ("succeeded", None),
+    }
+    runs = await (await db.execute("SELECT job_id FROM job_runs")).fetchall()
+    assert sorted(str(r["job_id"]) for r in runs) == sorted(str(j.id) for j in (a, b, d))
+    await app.close()

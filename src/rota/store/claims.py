@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping, Sequence
-from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -14,11 +14,12 @@ from psycopg.rows import dict_row
 
 from rota.core.job import Job
 from rota.core.limits import RateLimit, grant_runs, next_allowed, sooner, spend
-from rota.store.db import AsyncConn, Database
+from rota.store.db import AsyncConn, Database, OwnConnection
 from rota.store.jobs import job_rows, translated
 from rota.store.queries import Queries
 
 MAX_TENANTS_PER_CLAIM = 100
+_FAIR_CLAIM_ROWS = job_rows("next_cursor", "reached_end")
 # After a claim found due tenants locked by another claimer, when to try again.
 _CONTENDED_RETRY_SECONDS = 0.02
 
@@ -45,28 +46,16 @@ class ClaimStore:
     def __init__(self, db: Database, schema: str) -> None:
         self.db = db
         self.q = Queries(schema)
-        self._claim_conn: AsyncConn | None = None
-
-    @asynccontextmanager
-    async def _claim_connection(self) -> AsyncIterator[AsyncConn]:
-        """The fair claim's own connection, with generic plans: PostgreSQL would otherwise
-        re-plan the claim on every execution (about 1 ms of its 2.6), while the generic plan
-        of this statement is as good. Other statements keep the pool's default, since for
-        some of them (the FIFO claim) the generic plan is worse."""
-        if self._claim_conn is None or self._claim_conn.closed:
-            self._claim_conn = await self.db.connect(
-                "rota-claim", session={"plan_cache_mode": "force_generic_plan"}
-            )
-        try:
-            yield self._claim_conn
-        except BaseException:
-            await self.close()
-            raise
+        # The fair claim's own connection, with generic plans: PostgreSQL would otherwise
+        # re-plan the claim on every execution (about 1 ms of its 2.6), while the generic plan
+        # of this statement is as good. Other statements keep the pool's default, since for
+        # some of them (the FIFO claim) the generic plan is worse.
+        self._claim_conn = OwnConnection(
+            db, "rota-claim", session={"plan_cache_mode": "force_generic_plan"}
+        )
 
     async def close(self) -> None:
-        if self._claim_conn is not None:
-            await self._claim_conn.close()
-            self._claim_conn = None
+        await self._claim_conn.close()
 
     async def has_tenant_caps(self) -> bool:
         with translated():
@@ -109,7 +98,7 @@ class ClaimStore:
             or bool(claim.tenant_rate_limits)
         )
         with translated():
-            async with self._claim_connection() as conn, _transaction_if(conn, locking):
+            async with self._claim_conn.use() as conn, _transaction_if(conn, locking):
                 cursor: AsyncCursor[dict[str, Any]] = conn.cursor(row_factory=dict_row)
                 if not locking:
                     jobs, next_cursor, reached_end = await self._claim(
@@ -202,7 +191,7 @@ class ClaimStore:
     ) -> tuple[list[Job], str, bool]:
         limited = sorted(set(claim.type_caps) | set(grants))
         statement = self.q.positional("claim_jobs_fair")  # over psycopg's parse cache limit
-        raw = AsyncRawCursor(cursor.connection, row_factory=job_rows("next_cursor", "reached_end"))
+        raw = AsyncRawCursor(cursor.connection, row_factory=_FAIR_CLAIM_ROWS)
         await raw.execute(
             statement.text,
             statement.params(

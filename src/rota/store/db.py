@@ -40,6 +40,35 @@ async def configure(conn: AsyncConn, extra: Mapping[str, str] | None = None) -> 
         await conn.execute("SELECT set_config(%s, %s, false)", (name, value))
 
 
+class OwnConnection:
+    """One connection outside the pool for a loop that runs one statement at a time (the
+    claims, the completions): no pool checkout per statement. Opened on first use; any error
+    inside ``use()`` closes it, and the next use opens a new one."""
+
+    def __init__(
+        self, db: Database, application_name: str, session: Mapping[str, str] | None = None
+    ) -> None:
+        self._db = db
+        self._application_name = application_name
+        self._session = session
+        self._conn: AsyncConn | None = None
+
+    @asynccontextmanager
+    async def use(self) -> AsyncIterator[AsyncConn]:
+        if self._conn is None or self._conn.closed:
+            self._conn = await self._db.connect(self._application_name, session=self._session)
+        try:
+            yield self._conn
+        except BaseException:
+            await self.close()
+            raise
+
+    async def close(self) -> None:
+        if self._conn is not None:
+            await self._conn.close()
+            self._conn = None
+
+
 class Database:
     """An async connection pool opened on first use. Statements run in autocommit: each is
     its own transaction unless the caller opens one."""

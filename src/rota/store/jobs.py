@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import (
     AbstractAsyncContextManager,
     AbstractContextManager,
@@ -13,11 +13,13 @@ from contextlib import (
 )
 from dataclasses import dataclass, fields
 from datetime import datetime
+from operator import itemgetter
 from typing import Any, LiteralString
 from uuid import UUID
 
 import psycopg
-from psycopg.rows import BaseRowFactory, RowMaker, dict_row
+from psycopg import AsyncRawCursor
+from psycopg.rows import BaseRowFactory, RowMaker, dict_row, tuple_row
 
 from rota.core.job import EnqueuedJob, Job, JobStatus, NewJob
 from rota.core.states import CANCELLABLE, RETRYABLE_BY_OPERATOR
@@ -68,35 +70,71 @@ def job_from_row(row: dict[str, Any]) -> Job:
 
 JobRow = tuple[Job | None, tuple[Any, ...]]
 
+_JOB_ORDER = [f.name for f in fields(Job)]
+_JOB_DEFAULTS: list[Any] = [f.default for f in fields(Job)]
+_STATUS_AT = _JOB_ORDER.index("status")
+_STATUSES = {status.value: status for status in JobStatus}
+
 
 def job_rows(*extra: str) -> BaseRowFactory[JobRow]:
     """A row factory for the claims (the hot path): each row straight to a ``Job`` built from
     the row's tuple (None when the row's ``id`` is NULL), plus the ``extra`` columns, without
-    a dict per row."""
-    order = [f.name for f in fields(Job)]
-    defaults: list[Any] = [f.default for f in fields(Job)]
-    status_at = order.index("status")
+    a dict per row. The plan from columns to fields is made once per set of columns, read
+    from the result's column names without building ``cursor.description``."""
+    makers: dict[tuple[bytes, ...], RowMaker[JobRow]] = {}
 
     def factory(cursor: Any) -> RowMaker[JobRow]:
-        names = [column.name for column in cursor.description or ()]
-        plan = [
-            (names.index(name), None) if name in names else (None, default)
-            for name, default in zip(order, defaults, strict=True)
-        ]
-        id_at = names.index("id")
-        extra_at = [names.index(name) for name in extra]
-
-        def make(values: Sequence[Any]) -> JobRow:
-            rest = tuple(values[i] for i in extra_at)
-            if values[id_at] is None:
-                return None, rest
-            args: list[Any] = [default if i is None else values[i] for i, default in plan]
-            args[status_at] = JobStatus(args[status_at])
-            return Job(*args), rest
-
-        return make
+        result = cursor.pgresult
+        key = tuple(result.fname(i) or b"" for i in range(result.nfields)) if result else ()
+        maker = makers.get(key)
+        if maker is None:
+            maker = makers[key] = _job_row_maker([name.decode() for name in key], extra)
+        return maker
 
     return factory
+
+
+def _job_row_maker(names: list[str], extra: Sequence[str]) -> RowMaker[JobRow]:
+    id_at = names.index("id")
+    rest_of: Callable[[Sequence[Any]], tuple[Any, ...]] = (
+        _items_of([names.index(name) for name in extra]) if extra else lambda _: ()
+    )
+    if all(name in names for name in _JOB_ORDER):
+        fields_of = _items_of([names.index(name) for name in _JOB_ORDER])
+
+        def make(values: Sequence[Any]) -> JobRow:
+            if values[id_at] is None:
+                return None, rest_of(values)
+            args = list(fields_of(values))
+            args[_STATUS_AT] = _STATUSES[args[_STATUS_AT]]
+            return Job(*args), rest_of(values)
+
+        return make
+    plan = [
+        (names.index(name), None) if name in names else (None, default)
+        for name, default in zip(_JOB_ORDER, _JOB_DEFAULTS, strict=True)
+    ]
+
+    def make_partial(values: Sequence[Any]) -> JobRow:
+        if values[id_at] is None:
+            return None, rest_of(values)
+        args: list[Any] = [default if i is None else values[i] for i, default in plan]
+        args[_STATUS_AT] = _STATUSES[args[_STATUS_AT]]
+        return Job(*args), rest_of(values)
+
+    return make_partial
+
+
+def _items_of(indexes: list[int]) -> Callable[[Sequence[Any]], tuple[Any, ...]]:
+    """The values at ``indexes`` as a tuple, in C (``itemgetter``)."""
+    if len(indexes) == 1:
+        at = indexes[0]
+        return lambda values: (values[at],)
+    return itemgetter(*indexes)
+
+
+# One factory per statement shape, so that its plans are kept between executions.
+CLAIM_ROWS = job_rows()
 
 
 class JobStore:
@@ -203,23 +241,34 @@ class JobStore:
         """Run a claim statement on a pooled connection; rows in binary, read as Jobs."""
         async with self._conn() as c:
             with translated():
-                cursor = c.cursor(row_factory=job_rows())
+                cursor = c.cursor(row_factory=CLAIM_ROWS)
                 await cursor.execute(statement, params, binary=True)
                 return [job for job, _ in await cursor.fetchall() if job is not None]
 
-    async def complete_jobs(self, worker_id: UUID, done: Sequence[Completion]) -> set[UUID]:
-        """Mark runs succeeded; returns the ids that were still this worker's to complete."""
-        params = {
-            "worker_id": worker_id,
-            "ids": [d.id for d in done],
-            "attempts": [d.attempt for d in done],
-            "results": [d.result_json for d in done],
-            "outcome_channel": self.channels.outcomes,
-        }
-        async with self._conn() as c:
+    async def complete_jobs(
+        self, worker_id: UUID, done: Sequence[Completion], conn: AsyncConn | None = None
+    ) -> set[UUID]:
+        """Mark runs succeeded; returns the ids that were still this worker's to complete.
+
+        The hot path of every successful run, so its parameters are cheap to send: ids and
+        attempts as array literals (one text each, parsed by the server), results only when
+        some run returned one (NULL otherwise: ``unnest`` pads it)."""
+        statement = self.q.positional("complete_jobs")
+        results = [d.result_json for d in done]
+        params = statement.params(
+            {
+                "worker_id": worker_id,
+                "ids": "{" + ",".join([str(d.id) for d in done]) + "}",
+                "attempts": "{" + ",".join([str(int(d.attempt)) for d in done]) + "}",
+                "results": results if any(r is not None for r in results) else None,
+                "outcome_channel": self.channels.outcomes,
+            }
+        )
+        async with self._conn(conn) as c:
             with translated():
-                cursor = await c.execute(self.q.complete_jobs, params)
-                return {row["id"] for row in await cursor.fetchall()}
+                cursor = AsyncRawCursor(c, row_factory=tuple_row)
+                await cursor.execute(statement.text, params)
+                return {row[0] for row in await cursor.fetchall()}
 
     async def finish_job(
         self,

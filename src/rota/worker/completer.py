@@ -8,6 +8,7 @@ import contextlib
 from collections import deque
 from uuid import UUID
 
+from rota.store.db import OwnConnection
 from rota.store.jobs import Completion, JobStore
 
 _MAX_BATCH = 500
@@ -20,6 +21,7 @@ class Completer:
         self._pending: deque[tuple[Completion, asyncio.Future[bool]]] = deque()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._conn = OwnConnection(store.db, "rota-complete")
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="rota-completer")
@@ -29,6 +31,7 @@ class Completer:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        await self._conn.close()
 
     async def complete(self, completion: Completion) -> bool:
         """Record a success; True if this worker still held the lease (False: fenced out)."""
@@ -45,7 +48,10 @@ class Completer:
                 continue
             batch = [self._pending.popleft() for _ in range(min(len(self._pending), _MAX_BATCH))]
             try:
-                done = await self._store.complete_jobs(self._worker_id, [c for c, _ in batch])
+                async with self._conn.use() as conn:
+                    done = await self._store.complete_jobs(
+                        self._worker_id, [c for c, _ in batch], conn
+                    )
             except Exception as error:
                 for _, future in batch:
                     if not future.done():
