@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
 import psycopg
 from psycopg.rows import dict_row
+from psycopg.types.json import set_json_loads
 from psycopg_pool import AsyncConnectionPool
 
 from rota.store.errors import translate
@@ -33,9 +35,26 @@ def connect_kwargs(application_name: str = APPLICATION_NAME) -> dict[str, Any]:
 SESSION_SETTINGS: Mapping[str, str] = {"jit": "off"}
 
 
+_JSON = json.JSONDecoder()
+
+
+def _load_json(data: bytes | str) -> Any:
+    """``json.loads`` for the text of a json or jsonb value, without its per-call checks: the
+    decoder reads the value straight away, and anything it does not read to the end (leading
+    or trailing white space, which only ``json`` values keep) goes to ``json.loads``."""
+    text = data.decode() if isinstance(data, bytes) else data
+    try:
+        value, end = _JSON.raw_decode(text)
+    except ValueError:
+        return json.loads(text)
+    return value if end == len(text) else json.loads(text)
+
+
 async def configure(conn: AsyncConn, extra: Mapping[str, str] | None = None) -> None:
     """Apply ``SESSION_SETTINGS`` (and ``extra``) to a new session, without touching the
-    ``options`` a user's connection string may carry."""
+    ``options`` a user's connection string may carry. JSON is read with ``_load_json`` on
+    rota's connections only: other code in the process keeps psycopg's default."""
+    set_json_loads(_load_json, conn)
     for name, value in {**SESSION_SETTINGS, **(extra or {})}.items():
         await conn.execute("SELECT set_config(%s, %s, false)", (name, value))
 
@@ -126,6 +145,7 @@ class Database:
             conn = psycopg.Connection.connect(
                 self.url, **connect_kwargs(application_name or self._application_name)
             )
+            set_json_loads(_load_json, conn)
             for name, value in SESSION_SETTINGS.items():
                 conn.execute("SELECT set_config(%s, %s, false)", (name, value))
             return conn

@@ -25,9 +25,11 @@ async def execute(
     *,
     threads: ThreadPoolExecutor,
     result_max_bytes: int,
+    task: asyncio.Task[Any] | None = None,
 ) -> tuple[Outcome, str | None]:
-    """Run the handler with its timeout. Returns the outcome and, on success, the result as
-    JSON text (checked here so that recording the outcome cannot fail on it)."""
+    """Run the handler with its timeout, inside ``task`` (the current task, which the caller
+    may pass when it knows it). Returns the outcome and, on success, the result as JSON text
+    (checked here so that recording the outcome cannot fail on it)."""
     try:
         argument = job_type.parse_payload(payload)
     except InvalidPayload as error:
@@ -35,7 +37,7 @@ async def execute(
     timeout = job_type.timeout.total_seconds()
     # asyncio.timeout's effect with one timer handle and no context object per run: the timer
     # cancels this task, and a cancellation that only the timer asked for becomes TimeoutError.
-    task = asyncio.current_task()
+    task = task or asyncio.current_task()
     assert task is not None
     cancelling = task.cancelling()
     expired = False

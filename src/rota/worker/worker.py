@@ -103,6 +103,10 @@ class Worker:
         prefetch = 4 * self.concurrency if settings.prefetch is None else settings.prefetch
         self._prefetch = 0 if local_caps else prefetch
         self._run_seconds: float | None = None  # moving average of handler run time
+        # How many jobs to hold ahead of free slots (0 until a run was timed), and the room
+        # at which to claim again: half a batch. Both follow the run time (``_timed``).
+        self._hold_ahead = 0
+        self._refill_at = max(1, self.concurrency // 2)
         # Outcomes being written do not hold a slot, but at most this many may wait at once.
         self._max_recording = 10 * self.concurrency
         self._wake = asyncio.Event()
@@ -346,33 +350,23 @@ class Worker:
         finally:
             self.idle.clear()
 
-    def _free(self) -> int:
-        """Slots free for a handler."""
-        return self.concurrency - self._busy
-
     def _room(self) -> int:
         """How many jobs a claim may take now: free slots plus room to hold jobs ahead."""
         if len(self._running) - self._busy >= self._max_recording:
             return 0
-        return self._free() + self._hold_ahead() - len(self._held)
-
-    def _hold_ahead(self) -> int:
-        """How many jobs to hold ahead of free slots now (0 until a run was timed)."""
-        if not self._prefetch or self._run_seconds is None:
-            return 0
-        ahead = self.concurrency * _HOLD_SECONDS / max(self._run_seconds, 1e-4)
-        return min(self._prefetch, int(ahead))
-
-    @property
-    def _refill_at(self) -> int:
-        """Claim once there is room for this many: half a batch."""
-        return max(1, (self.concurrency + self._hold_ahead()) // 2)
+        return self.concurrency - self._busy + self._hold_ahead - len(self._held)
 
     def _timed(self, seconds: float) -> None:
+        """Fold a handler's run time into the moving average, and size the hold-ahead and
+        the refill point from it (here, once per run, not at every look at the room)."""
         if self._run_seconds is None:
             self._run_seconds = seconds
         else:
             self._run_seconds += 0.1 * (seconds - self._run_seconds)
+        if self._prefetch:
+            ahead = self.concurrency * _HOLD_SECONDS / max(self._run_seconds, 1e-4)
+            self._hold_ahead = min(self._prefetch, int(ahead))
+            self._refill_at = max(1, (self.concurrency + self._hold_ahead) // 2)
 
     async def _claim_and_start(self) -> tuple[int, bool]:
         """Claim for the room there is and start what fits: (jobs claimed, whether the claim
@@ -466,6 +460,7 @@ class Worker:
     async def _run_job(self, job: Job, job_type: JobType | None, ctx: JobContext) -> None:
         set_job_fields(ctx.lazy_log_fields())  # this task's context ends with the run
         log.info("job started")
+        started = self._running.get(job.id)  # holds this task, made with this very job
         began = time.monotonic()
         try:
             if ctx.cancelled:  # cancel requested while the job waited in this worker
@@ -482,6 +477,7 @@ class Worker:
                     ctx,
                     threads=self._threads,
                     result_max_bytes=self.settings.result_max_bytes,
+                    task=started.task if started is not None and started.job is job else None,
                 )
         finally:
             self._timed(time.monotonic() - began)
