@@ -211,3 +211,40 @@ async def test_progress_from_sync_handlers(make_app: Callable[..., rota.App]) ->
         done = await wait_status(app, job.id, rota.JobStatus.SUCCEEDED)
     assert done.progress == 30
     await app.close()
+
+
+async def test_a_short_timeout_fires_among_many_finished_runs_with_long_ones(
+    make_app: Callable[..., rota.App],
+) -> None:
+    """One deadline sweep serves every run: the deadlines of hundreds of finished runs (an
+    hour away) must neither delay a later, shorter one nor time out anything else."""
+    app = make_app()
+
+    @app.job("items.quick", timeout=3600)
+    async def quick(ctx: rota.JobContext, payload: Item) -> None:
+        return None
+
+    @app.job("items.stuck", max_attempts=1, timeout=0.3)
+    async def stuck(ctx: rota.JobContext, payload: Item) -> None:
+        import asyncio
+
+        await asyncio.sleep(30)
+
+    quick_jobs = await app.enqueue_many(
+        [rota.JobRequest("items.quick", Item(n=i), tenant_id="acme") for i in range(300)]
+    )
+    async with running_worker(app):
+        for job in quick_jobs:
+            await wait_status(app, job.id, rota.JobStatus.SUCCEEDED)
+        slow = await app.enqueue("items.stuck", Item(n=0), tenant_id="acme")
+        more = await app.enqueue_many(
+            [rota.JobRequest("items.quick", Item(n=i), tenant_id="acme") for i in range(100)]
+        )
+        done = await wait_status(app, slow.id, rota.JobStatus.POISONED)
+        for job in more:
+            await wait_status(app, job.id, rota.JobStatus.SUCCEEDED)
+    assert done.error is not None
+    assert done.error["code"] == "timeout"
+    assert done.started_at is not None and done.finished_at is not None
+    assert (done.finished_at - done.started_at).total_seconds() < 10
+    await app.close()
