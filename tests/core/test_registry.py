@@ -119,3 +119,28 @@ def test_nul_characters_are_rejected_before_the_database_sees_them() -> None:
         encode_payload(job_type, {"text": "a\x00b"}, 1024)
     with pytest.raises(InvalidPayload):
         encode_payload(job_type, {"text": "\ud800"}, 1024)
+
+
+def test_payloads_are_compact_json_and_what_jsonb_cannot_hold_is_refused() -> None:
+    job_type = Registry().register(
+        "free.form",
+        lambda ctx, payload: None,
+        queue="default",
+        max_attempts=1,
+        timeout=timedelta(seconds=1),
+        concurrency=None,
+        priority=0,
+        backoff=Backoff(),
+        is_system=False,
+    )
+    payload = {"name": "Zoë", "n": [1, 2.5, None, True], "nested": {"k": '"q" \\ \u2028'}}
+    assert encode_payload(job_type, payload, 1024) == (
+        '{"name":"Zoë","n":[1,2.5,null,true],"nested":{"k":"\\"q\\" \\\\ \u2028"}}'
+    )
+    circular: dict[str, Any] = {}
+    circular["self"] = circular
+    for bad in ({"x": float("nan")}, {"x": float("inf")}, {"x": object()}, circular):
+        with pytest.raises(InvalidPayload):
+            encode_payload(job_type, bad, 1024)
+    # A refused payload leaves nothing behind: the next one encodes as usual.
+    assert encode_payload(job_type, {"again": 1}, 1024) == '{"again":1}'

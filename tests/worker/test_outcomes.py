@@ -245,6 +245,7 @@ async def test_a_short_timeout_fires_among_many_finished_runs_with_long_ones(
             await wait_status(app, job.id, rota.JobStatus.SUCCEEDED)
     assert done.error is not None
     assert done.error["code"] == "timeout"
-    assert done.started_at is not None and done.finished_at is not None
+    assert done.started_at is not None
+    assert done.finished_at is not None
     assert (done.finished_at - done.started_at).total_seconds() < 10
     await app.close()

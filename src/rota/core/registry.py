@@ -226,16 +226,38 @@ def encode_payload(job_type: JobType, payload: Any, max_bytes: int) -> str:
     return encode_json(data, max_bytes, what="payload")
 
 
-# One encoder for every call: json.dumps with options builds a new one each time.
-_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+def _make_encoder() -> Callable[[Any], str]:
+    """Compact JSON, non-ASCII kept, NaN and infinities refused. ``JSONEncoder.encode``
+    builds its C encoder again on every call (most of the cost of a small payload); this one
+    is built once. It keeps no circular-reference table between calls, so a circular value
+    ends in RecursionError, which ``encode_json`` reports as invalid."""
+    options = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:  # no C accelerator: the standard path
+        return options.encode
+    chunks = make(
+        None,  # no circular-reference table to carry between calls
+        options.default,
+        json.encoder.encode_basestring,
+        None,  # no indent
+        options.key_separator,
+        options.item_separator,
+        options.sort_keys,
+        options.skipkeys,
+        options.allow_nan,
+    )
+    return lambda data: "".join(chunks(data, 0))
+
+
+_encode = _make_encoder()
 
 
 def encode_json(data: Any, max_bytes: int, *, what: str) -> str:
     """JSON text that PostgreSQL's jsonb accepts, at most ``max_bytes`` of UTF-8."""
     try:
-        text = _ENCODER.encode(data)
+        text = _encode(data)
         size = len(text) if text.isascii() else len(text.encode("utf-8"))
-    except (TypeError, ValueError, UnicodeEncodeError) as error:
+    except (TypeError, ValueError, UnicodeEncodeError, RecursionError) as error:
         raise InvalidPayload(f"{what} is not valid JSON: {error}") from None
     if "\\u0000" in text:
         raise InvalidPayload(f"{what} contains a NUL character, which PostgreSQL cannot store")
