@@ -77,7 +77,9 @@ class ClaimStore:
         wrapped = not start
         wake_in: float | None = None
         while True:
-            jobs, cursor, reached_end, wake = await self._pass(replace(claim, cursor=start))
+            jobs, cursor, reached_end, wake = await self._pass(
+                claim if start == claim.cursor else replace(claim, cursor=start)
+            )
             wake_in = sooner(wake_in, wake)  # the soonest of every pass's
             if jobs:
                 return jobs, "" if reached_end else cursor, wake_in

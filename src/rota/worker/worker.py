@@ -374,12 +374,18 @@ class Worker:
         free = self._room()
         if free <= 0:
             return 0, False
+        type_caps = {t.key: t.concurrency for t in self.registry if t.concurrency}
+        queue_caps = self.registry.queue_concurrency
+        if not type_caps and not queue_caps:  # no per-worker limits: nothing to count
+            jobs = await self._claimer.claim(self.queues, free, [])
+            self._crash_point("after_claim")
+            self._held.extend(jobs)
+            self._start_held()
+            return len(jobs), len(jobs) >= free
         busy = [r.job for r in self._running.values() if not r.handler_done]
         busy_types = Counter(job.type for job in busy)
         busy_queues = Counter(job.queue for job in busy)
-        type_caps = {t.key: t.concurrency for t in self.registry if t.concurrency}
-        queue_caps = self.registry.queue_concurrency
-        queues = [q for q in self.queues if busy_queues[q] < queue_caps.get(q, free + 1)]
+        queues = [q for q in self.queues if q not in queue_caps or busy_queues[q] < queue_caps[q]]
         if not queues:
             return 0, False
         jobs = await self._claimer.claim(
