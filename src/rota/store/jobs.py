@@ -99,30 +99,26 @@ def _job_row_maker(names: list[str], extra: Sequence[str]) -> RowMaker[JobRow]:
     rest_of: Callable[[Sequence[Any]], tuple[Any, ...]] = (
         _items_of([names.index(name) for name in extra]) if extra else lambda _: ()
     )
-    if all(name in names for name in _JOB_ORDER):
+    fields_of: Callable[[Sequence[Any]], Sequence[Any]]
+    if all(name in names for name in _JOB_ORDER):  # the claims: every field, read in C
         fields_of = _items_of([names.index(name) for name in _JOB_ORDER])
+    else:  # fields the statement does not return take their defaults
+        plan = [
+            (names.index(name), None) if name in names else (None, default)
+            for name, default in zip(_JOB_ORDER, _JOB_DEFAULTS, strict=True)
+        ]
 
-        def make(values: Sequence[Any]) -> JobRow:
-            if values[id_at] is None:
-                return None, rest_of(values)
-            args = list(fields_of(values))
-            args[_STATUS_AT] = _STATUSES[args[_STATUS_AT]]
-            return Job(*args), rest_of(values)
+        def fields_of(values: Sequence[Any]) -> Sequence[Any]:
+            return [default if i is None else values[i] for i, default in plan]
 
-        return make
-    plan = [
-        (names.index(name), None) if name in names else (None, default)
-        for name, default in zip(_JOB_ORDER, _JOB_DEFAULTS, strict=True)
-    ]
-
-    def make_partial(values: Sequence[Any]) -> JobRow:
+    def make(values: Sequence[Any]) -> JobRow:
         if values[id_at] is None:
             return None, rest_of(values)
-        args: list[Any] = [default if i is None else values[i] for i, default in plan]
+        args = list(fields_of(values))
         args[_STATUS_AT] = _STATUSES[args[_STATUS_AT]]
         return Job(*args), rest_of(values)
 
-    return make_partial
+    return make
 
 
 def _items_of(indexes: list[int]) -> Callable[[Sequence[Any]], tuple[Any, ...]]:

@@ -106,7 +106,8 @@ class Worker:
         # How many jobs to hold ahead of free slots (0 until a run was timed), and the room
         # at which to claim again: half a batch. Both follow the run time (``_timed``).
         self._hold_ahead = 0
-        self._refill_at = max(1, self.concurrency // 2)
+        self._refill_at = 1
+        self._size_batches(0)
         # Outcomes being written do not hold a slot, but at most this many may wait at once.
         self._max_recording = 10 * self.concurrency
         self._wake = asyncio.Event()
@@ -365,8 +366,11 @@ class Worker:
             self._run_seconds += 0.1 * (seconds - self._run_seconds)
         if self._prefetch:
             ahead = self.concurrency * _HOLD_SECONDS / max(self._run_seconds, 1e-4)
-            self._hold_ahead = min(self._prefetch, int(ahead))
-            self._refill_at = max(1, (self.concurrency + self._hold_ahead) // 2)
+            self._size_batches(min(self._prefetch, int(ahead)))
+
+    def _size_batches(self, hold_ahead: int) -> None:
+        self._hold_ahead = hold_ahead
+        self._refill_at = max(1, (self.concurrency + hold_ahead) // 2)
 
     async def _claim_and_start(self) -> tuple[int, bool]:
         """Claim for the room there is and start what fits: (jobs claimed, whether the claim
@@ -376,15 +380,13 @@ class Worker:
             return 0, False
         type_caps = {t.key: t.concurrency for t in self.registry if t.concurrency}
         queue_caps = self.registry.queue_concurrency
-        if not type_caps and not queue_caps:  # no per-worker limits: nothing to count
-            jobs = await self._claimer.claim(self.queues, free, [])
-            self._crash_point("after_claim")
-            self._held.extend(jobs)
-            self._start_held()
-            return len(jobs), len(jobs) >= free
-        busy = [r.job for r in self._running.values() if not r.handler_done]
-        busy_types = Counter(job.type for job in busy)
-        busy_queues = Counter(job.queue for job in busy)
+        capped = bool(type_caps or queue_caps)
+        busy_types: Counter[str] = Counter()
+        busy_queues: Counter[str] = Counter()
+        if capped:  # without per-worker limits there is nothing to count
+            busy = [r.job for r in self._running.values() if not r.handler_done]
+            busy_types.update(job.type for job in busy)
+            busy_queues.update(job.queue for job in busy)
         queues = [q for q in self.queues if q not in queue_caps or busy_queues[q] < queue_caps[q]]
         if not queues:
             return 0, False
@@ -395,17 +397,20 @@ class Worker:
         )
         self._crash_point("after_claim")
         over_cap: list[Job] = []
-        for job in jobs:
-            type_cap = type_caps.get(job.type)
-            queue_cap = queue_caps.get(job.queue)
-            if (type_cap and busy_types[job.type] >= type_cap) or (
-                queue_cap and busy_queues[job.queue] >= queue_cap
-            ):
-                over_cap.append(job)
-                continue
-            busy_types[job.type] += 1
-            busy_queues[job.queue] += 1
-            self._held.append(job)
+        if not capped:
+            self._held.extend(jobs)
+        else:
+            for job in jobs:
+                type_cap = type_caps.get(job.type)
+                queue_cap = queue_caps.get(job.queue)
+                if (type_cap and busy_types[job.type] >= type_cap) or (
+                    queue_cap and busy_queues[job.queue] >= queue_cap
+                ):
+                    over_cap.append(job)
+                    continue
+                busy_types[job.type] += 1
+                busy_queues[job.queue] += 1
+                self._held.append(job)
         self._start_held()
         if over_cap:
             # The batch held more of a capped type or queue than it has room for: hand those
@@ -497,7 +502,7 @@ class Worker:
                 written = await self._completer.complete(
                     Completion(job.id, job.attempt, result_json)
                 )
-            if written and not self._subscribers and not log.isEnabledFor(logging.INFO):
+            if written and self._quiet():
                 return  # nothing to log or tell: no more work per job
         await self._record(job, job_type, ctx, outcome, result_json, written)
 
@@ -534,7 +539,7 @@ class Worker:
             )
 
         recorded = written if written is not None else await self._retrying(write, ctx)
-        if recorded and not error and not log.isEnabledFor(logging.INFO) and not self._subscribers:
+        if recorded and not error and self._quiet():
             return  # the common case, with nothing to log or tell: no more work per job
         fields: dict[str, Any] = {"status": status.value}
         if error:
@@ -565,6 +570,10 @@ class Worker:
                     error.code if error else None,
                 )
             )
+
+    def _quiet(self) -> bool:
+        """Whether a recorded success is told to no one: no outcome subscriber, no INFO log."""
+        return not self._subscribers and not log.isEnabledFor(logging.INFO)
 
     async def _retrying(self, write: Callable[[], Awaitable[bool]], ctx: JobContext) -> bool | None:
         """Record an outcome, retrying through database outages while the lease may still be
