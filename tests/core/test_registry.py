@@ -26,7 +26,9 @@ async def handle_order(ctx: Any, payload: Order) -> None:
     return None
 
 
-def register(registry: Registry, key: str = "orders.ship", **options: Any) -> Any:
+def register(
+    registry: Registry, key: str = "orders.ship", handler: Any = handle_order, **options: Any
+) -> Any:
     defaults: dict[str, Any] = {
         "queue": "default",
         "max_attempts": 3,
@@ -36,7 +38,18 @@ def register(registry: Registry, key: str = "orders.ship", **options: Any) -> An
         "backoff": Backoff(),
         "is_system": False,
     }
-    return registry.register(key, handle_order, **{**defaults, **options})
+    return registry.register(key, handler, **{**defaults, **options})
+
+
+def free_form() -> Any:
+    """A type with no payload model: any JSON object is its payload."""
+    return register(
+        Registry(),
+        "free.form",
+        lambda ctx, payload: None,
+        max_attempts=1,
+        timeout=timedelta(seconds=1),
+    )
 
 
 def test_payload_model_is_read_from_the_handler_signature() -> None:
@@ -87,34 +100,14 @@ def test_payload_is_validated_against_the_model() -> None:
 
 
 def test_payload_over_the_cap_is_rejected() -> None:
-    job_type = Registry().register(
-        "free.form",
-        lambda ctx, payload: None,
-        queue="default",
-        max_attempts=1,
-        timeout=timedelta(seconds=1),
-        concurrency=None,
-        priority=0,
-        backoff=Backoff(),
-        is_system=False,
-    )
+    job_type = free_form()
     encode_payload(job_type, {"blob": "x" * 80}, 100)
     with pytest.raises(PayloadTooLarge):
         encode_payload(job_type, {"blob": "x" * 100}, 100)
 
 
 def test_nul_characters_are_rejected_before_the_database_sees_them() -> None:
-    job_type = Registry().register(
-        "free.form",
-        lambda ctx, payload: None,
-        queue="default",
-        max_attempts=1,
-        timeout=timedelta(seconds=1),
-        concurrency=None,
-        priority=0,
-        backoff=Backoff(),
-        is_system=False,
-    )
+    job_type = free_form()
     with pytest.raises(InvalidPayload, match="NUL"):
         encode_payload(job_type, {"text": "a\x00b"}, 1024)
     with pytest.raises(InvalidPayload):
@@ -122,17 +115,7 @@ def test_nul_characters_are_rejected_before_the_database_sees_them() -> None:
 
 
 def test_payloads_are_compact_json_and_what_jsonb_cannot_hold_is_refused() -> None:
-    job_type = Registry().register(
-        "free.form",
-        lambda ctx, payload: None,
-        queue="default",
-        max_attempts=1,
-        timeout=timedelta(seconds=1),
-        concurrency=None,
-        priority=0,
-        backoff=Backoff(),
-        is_system=False,
-    )
+    job_type = free_form()
     payload = {"name": "Zoë", "n": [1, 2.5, None, True], "nested": {"k": '"q" \\ \u2028'}}
     assert encode_payload(job_type, payload, 1024) == (
         '{"name":"Zoë","n":[1,2.5,null,true],"nested":{"k":"\\"q\\" \\\\ \u2028"}}'

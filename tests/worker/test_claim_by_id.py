@@ -15,7 +15,7 @@ from pydantic import BaseModel
 
 import rota
 from tests.support.waiting import eventually
-from tests.worker.helpers import wait_status
+from tests.worker.helpers import running_worker, wait_status
 
 
 class Item(BaseModel):
@@ -73,21 +73,15 @@ async def test_an_idle_worker_claims_announced_jobs_by_id(
     async def job(ctx: rota.JobContext, payload: Item) -> None:
         ran.append(ctx.job_id)
 
-    worker = app.worker(concurrency=2)
-    task = asyncio.create_task(worker.run(install_signals=False))
-    try:
-        await worker.started.wait()
+    async with running_worker(app, concurrency=2) as worker:
         await eventually(lambda: _true(worker.idle.is_set()))  # its first claim found nothing
         for n in range(3):
             enqueued = await app.enqueue("w.job", Item(n=n), tenant_id=f"t{n}")
             done = await wait_status(app, enqueued.id, rota.JobStatus.SUCCEEDED)
             assert done.attempt == 1
         assert worker._claimer.claims_by_id >= 1
-        assert len(ran) == 3
-    finally:
-        worker.stop()
-        await asyncio.wait_for(task, timeout=30)
-        await app.close()
+    assert len(ran) == 3
+    await app.close()
 
 
 async def test_a_worker_with_a_backlog_claims_in_order_not_by_id(
@@ -104,20 +98,17 @@ async def test_a_worker_with_a_backlog_claims_in_order_not_by_id(
 
     for n in range(4):  # more than the one slot: the worker's claims come back full
         await app.enqueue("w.gated", Item(n=n), tenant_id="acme")
-    worker = app.worker(concurrency=1)
-    task = asyncio.create_task(worker.run(install_signals=False))
-    try:
-        await eventually(lambda: _true(started == [0]))
-        late = await app.enqueue("w.gated", Item(n=99), tenant_id="acme")  # announced by id
-        gate.set()
-        await wait_status(app, late.id, rota.JobStatus.SUCCEEDED)
-        assert started == [0, 1, 2, 3, 99]  # the backlog first, oldest first
-        assert worker._claimer.claims_by_id == 0
-    finally:
-        gate.set()
-        worker.stop()
-        await asyncio.wait_for(task, timeout=30)
-        await app.close()
+    async with running_worker(app, concurrency=1) as worker:
+        try:
+            await eventually(lambda: _true(started == [0]))
+            late = await app.enqueue("w.gated", Item(n=99), tenant_id="acme")  # announced by id
+            gate.set()
+            await wait_status(app, late.id, rota.JobStatus.SUCCEEDED)
+            assert started == [0, 1, 2, 3, 99]  # the backlog first, oldest first
+            assert worker._claimer.claims_by_id == 0
+        finally:
+            gate.set()  # lets the worker stop
+    await app.close()
 
 
 async def test_a_queue_with_a_rate_limit_never_claims_by_id(
@@ -129,19 +120,13 @@ async def test_a_queue_with_a_rate_limit_never_claims_by_id(
     async def limited(ctx: rota.JobContext, payload: Item) -> None:
         return None
 
-    worker = app.worker(concurrency=2)
-    task = asyncio.create_task(worker.run(install_signals=False))
-    try:
-        await worker.started.wait()
+    async with running_worker(app, concurrency=2) as worker:
         await eventually(lambda: _true(worker.idle.is_set()))
         for n in range(3):
             enqueued = await app.enqueue("w.limited", Item(n=n), tenant_id="acme")
             await wait_status(app, enqueued.id, rota.JobStatus.SUCCEEDED)
         assert worker._claimer.claims_by_id == 0
-    finally:
-        worker.stop()
-        await asyncio.wait_for(task, timeout=30)
-        await app.close()
+    await app.close()
 
 
 async def _true(value: bool) -> bool:
