@@ -222,8 +222,10 @@ class JobStore:
         queues: Sequence[str],
         limit: int,
         lease_seconds: float,
+        conn: AsyncConn | None = None,
     ) -> list[Job]:
-        """Claim the named jobs that are still queued and due (see claim_jobs_by_id.sql)."""
+        """Claim the named jobs that are still queued and due (see claim_jobs_by_id.sql), on
+        ``conn`` when given (the worker's claim connection), else on a pooled one."""
         params = {
             "worker_id": worker_id,
             "ids": list(ids),
@@ -231,11 +233,14 @@ class JobStore:
             "limit": limit,
             "lease_seconds": lease_seconds,
         }
-        return await self._claim(self.q.claim_jobs_by_id, params)
+        return await self._claim(self.q.claim_jobs_by_id, params, conn)
 
-    async def _claim(self, statement: LiteralString, params: dict[str, Any]) -> list[Job]:
-        """Run a claim statement on a pooled connection; rows in binary, read as Jobs."""
-        async with self._conn() as c:
+    async def _claim(
+        self, statement: LiteralString, params: dict[str, Any], conn: AsyncConn | None = None
+    ) -> list[Job]:
+        """Run a claim statement (on a pooled connection unless given one); rows in binary,
+        read as Jobs."""
+        async with self._conn(conn) as c:
             with translated():
                 cursor = c.cursor(row_factory=CLAIM_ROWS)
                 await cursor.execute(statement, params, binary=True)

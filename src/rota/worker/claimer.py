@@ -143,13 +143,15 @@ class Claimer:
         if not ids:
             return []
         self.claims_by_id += 1
-        jobs = await self._jobs.claim_jobs_by_id(
-            worker_id=self._worker_id,
-            ids=ids,
-            queues=taken,
-            limit=limit,
-            lease_seconds=self._settings.lease_seconds,
-        )
+        async with self._claims.connection() as conn:
+            jobs = await self._jobs.claim_jobs_by_id(
+                worker_id=self._worker_id,
+                ids=ids,
+                queues=taken,
+                limit=limit,
+                lease_seconds=self._settings.lease_seconds,
+                conn=conn,
+            )
         if len(jobs) >= limit:
             self._drained.difference_update(taken)  # more came than there was room for
         return jobs

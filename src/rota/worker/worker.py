@@ -346,8 +346,11 @@ class Worker:
     async def _sleep(self, seconds: float) -> None:
         self.idle.set()
         try:
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=seconds)
+            # asyncio.timeout, not wait_for: a wake-up resumes this task directly, where
+            # wait_for would run the wait as a task of its own (two more loop turns per wake).
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(seconds):
+                    await self._wake.wait()
         finally:
             self.idle.clear()
 
