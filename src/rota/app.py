@@ -87,6 +87,7 @@ class App:
         self.registry = Registry()
         self._subscribers: list[Callable[[OutcomeEvent], None]] = []
         self._db: Database | None = None
+        self._jobs: JobStore | None = None
         self._url: str | None = self.settings.database_url
         self._local: LocalPostgres | None = None
         self._url_lock = threading.Lock()
@@ -551,7 +552,11 @@ class App:
         return self._db
 
     def jobs_store(self) -> JobStore:
-        return JobStore(self.database(), self.settings.schema_name)
+        db = self.database()
+        store = self._jobs
+        if store is None or store.db is not db:  # one per database (a new one after close)
+            store = self._jobs = JobStore(db, self.settings.schema_name)
+        return store
 
     def claims_store(self) -> ClaimStore:
         """The app's claim store (its fair-claim connection is closed by ``close()``)."""

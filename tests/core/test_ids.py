@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from uuid import UUID
 
 from rota.core.ids import new_job_id, new_trace_id, random_bytes16
@@ -50,3 +51,14 @@ def test_a_forked_child_does_not_repeat_the_parents_random_bytes() -> None:
     assert len(child) == 16
     assert child != parent
     assert UUID(bytes=child) != UUID(bytes=parent)
+
+
+def test_ids_made_at_once_in_many_threads_are_all_different() -> None:
+    # The random buffer is shared without a lock; each read must still hand out its own bytes.
+    def make(_: int) -> list[UUID]:
+        return [new_job_id() for _ in range(5_000)]
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        ids = [job_id for batch in pool.map(make, range(8)) for job_id in batch]
+    assert len(set(ids)) == len(ids) == 40_000
+    assert len({job_id.int & 0x3FFF_FFFF_FFFF_FFFF for job_id in ids}) == len(ids)

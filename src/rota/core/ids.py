@@ -11,45 +11,52 @@ keeps the pages every enqueue, claim and completion writes to few and hot.
 
 from __future__ import annotations
 
+import io
 import os
-import threading
 import time
-from uuid import UUID
+from collections.abc import Callable
+from uuid import UUID, SafeUUID
 
 _CHUNK = 16 * 256
-_lock = threading.Lock()
-_buffer = b""
-_offset = 0
+# Reads the buffer: each call is one C call that hands out bytes no other call gets, so
+# threads need no lock (a refill race only makes an extra buffer).
+_read: Callable[[int], bytes] = io.BytesIO().read
 
 
 def _clear() -> None:
-    global _buffer, _offset
-    _buffer, _offset = b"", 0
+    global _read
+    _read = io.BytesIO().read
 
 
 os.register_at_fork(after_in_child=_clear)
 
 
 def random_bytes16() -> bytes:
-    global _buffer, _offset
-    with _lock:
-        if _offset >= len(_buffer):
-            _buffer, _offset = os.urandom(_CHUNK), 0
-        chunk = _buffer[_offset : _offset + 16]
-        _offset += 16
+    global _read
+    chunk = _read(16)
+    if len(chunk) < 16:
+        _read = io.BytesIO(os.urandom(_CHUNK)).read
+        chunk = _read(16)
     return chunk
+
+
+_VERSION_AND_VARIANT = 0x7 << 76 | 0b10 << 62
+_RANDOM_BITS = 0xFFF << 64 | 0x3FFF_FFFF_FFFF_FFFF  # rand_a (12 bits), rand_b (62 bits)
+_new_uuid = UUID.__new__
+_set = object.__setattr__
 
 
 def new_job_id() -> UUID:
     """A UUIDv7: 48 bits of Unix milliseconds, version 7, variant 10, random bits."""
-    random = int.from_bytes(random_bytes16())
     millis = time.time_ns() // 1_000_000
-    value = (millis & 0xFFFF_FFFF_FFFF) << 80
-    value |= 0x7 << 76  # version
-    value |= (random >> 64 & 0xFFF) << 64  # rand_a: 12 bits
-    value |= 0b10 << 62  # variant
-    value |= random & 0x3FFF_FFFF_FFFF_FFFF  # rand_b: 62 bits
-    return UUID(int=value)
+    value = (millis & 0xFFFF_FFFF_FFFF) << 80 | _VERSION_AND_VARIANT
+    value |= int.from_bytes(random_bytes16()) & _RANDOM_BITS
+    # UUID(int=value) checks its arguments for every form it accepts (a third of this
+    # function's cost); the value is in range by construction, so set the fields directly.
+    job_id = _new_uuid(UUID)
+    _set(job_id, "int", value)
+    _set(job_id, "is_safe", SafeUUID.unknown)
+    return job_id
 
 
 def new_trace_id() -> str:

@@ -208,13 +208,15 @@ def encode_payload(job_type: JobType, payload: Any, max_bytes: int) -> str:
         InvalidPayload: not a JSON object, fails the model, or holds what jsonb cannot store.
         PayloadTooLarge: the encoded payload is over ``max_bytes``.
     """
-    if isinstance(payload, BaseModel):
+    if type(payload) is dict:  # the common case, without the ABC checks below
+        data: Any = payload
+    elif isinstance(payload, BaseModel):
         if job_type.payload_model is not None and not isinstance(payload, job_type.payload_model):
             raise InvalidPayload(
                 f"{job_type.key} expects {job_type.payload_model.__name__}, "
                 f"got {type(payload).__name__}"
             )
-        data: Any = payload.model_dump(mode="json")
+        data = payload.model_dump(mode="json")
     elif isinstance(payload, Mapping):
         data = dict(payload)
     elif payload is None:
