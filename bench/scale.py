@@ -302,7 +302,7 @@ async def measure_claims(config: BenchConfig, mode: str, target: int) -> ClaimFi
         if timed:
             figures.claim_ms.append((t1 - t0) * 1000)
             figures.complete_ms.append((time.perf_counter() - t1) * 1000)
-            figures.fenced += len(jobs) - len(done)
+            figures.fenced += done.count(False)
         return len(jobs)
 
     try:

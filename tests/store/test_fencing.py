@@ -54,7 +54,7 @@ async def test_a_stale_worker_cannot_complete_a_reclaimed_job(
     assert second.attempt == 2
 
     # Every write of the stale run is fenced out.
-    assert await store.complete_jobs(stale, [Completion(job.id, 1, '"late"')]) == set()
+    assert await store.complete_jobs(stale, [Completion(job.id, 1, '"late"')]) == [False]
     assert not await store.finish_job(
         worker_id=stale,
         job_id=job.id,
@@ -72,7 +72,7 @@ async def test_a_stale_worker_cannot_complete_a_reclaimed_job(
         None,
     )
 
-    assert await store.complete_jobs(fresh, [Completion(job.id, 2, '"ok"')]) == {job.id}
+    assert await store.complete_jobs(fresh, [Completion(job.id, 2, '"ok"')]) == [True]
     done = await app.get_job(job.id)
     assert (done.status, done.result) == (JobStatus.SUCCEEDED, "ok")
     runs = await (
@@ -95,7 +95,7 @@ async def test_the_same_worker_cannot_complete_an_older_attempt(
     await expire_leases(db)
     await store.rescue_jobs(100)
     await claim(store, worker)
-    assert await store.complete_jobs(worker, [Completion(job.id, 1, None)]) == set()
+    assert await store.complete_jobs(worker, [Completion(job.id, 1, None)]) == [False]
     assert (await app.get_job(job.id)).status is JobStatus.RUNNING
     await app.close()
 
@@ -201,13 +201,13 @@ async def test_a_batch_completion_records_each_result_and_fences_each_run_on_its
         worker,
         [
             Completion(a.id, a.attempt, '{"n": 1}'),
-            Completion(b.id, b.attempt, None),
             Completion(c.id, c.attempt + 1, '"stale"'),
+            Completion(b.id, b.attempt, None),
         ],
     )
-    assert done == {a.id, b.id}
+    assert done == [True, False, True]  # in the order given
     # A batch where no run returned anything.
-    assert await store.complete_jobs(worker, [Completion(d.id, d.attempt, None)]) == {d.id}
+    assert await store.complete_jobs(worker, [Completion(d.id, d.attempt, None)]) == [True]
 
     rows = await (await db.execute("SELECT id, status, result FROM jobs")).fetchall()
     state = {r["id"]: (r["status"], r["result"]) for r in rows}

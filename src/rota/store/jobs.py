@@ -248,8 +248,10 @@ class JobStore:
 
     async def complete_jobs(
         self, worker_id: UUID, done: Sequence[Completion], conn: AsyncConn | None = None
-    ) -> set[UUID]:
-        """Mark runs succeeded; returns the ids that were still this worker's to complete.
+    ) -> list[bool]:
+        """Mark runs succeeded; returns, for each completion in order, whether its run was still
+        this worker's to complete (False: fenced out). Positions, not ids, come back: small
+        integers are cheaper to read and look up than UUIDs.
 
         The hot path of every successful run, so its parameters are cheap to send: ids and
         attempts as array literals (one text each, parsed by the server), results only when
@@ -259,7 +261,7 @@ class JobStore:
         params = statement.params(
             {
                 "worker_id": worker_id,
-                "ids": "{" + ",".join([str(d.id) for d in done]) + "}",
+                "ids": "{" + ",".join([d.id.hex for d in done]) + "}",  # 32 hex digits each
                 "attempts": "{" + ",".join([str(int(d.attempt)) for d in done]) + "}",
                 "results": results if any(r is not None for r in results) else None,
                 "outcome_channel": self.channels.outcomes,
@@ -269,7 +271,10 @@ class JobStore:
             with translated():
                 cursor = AsyncRawCursor(c, row_factory=tuple_row)
                 await cursor.execute(statement.text, params)
-                return {row[0] for row in await cursor.fetchall()}
+                took = [False] * len(done)
+                for position, _ in await cursor.fetchall():
+                    took[position - 1] = True
+                return took
 
     async def finish_job(
         self,

@@ -57,6 +57,6 @@ class Completer:
                     if not future.done():
                         future.set_exception(error)
                 continue
-            for completion, future in batch:
+            for (_, future), took in zip(batch, done, strict=True):
                 if not future.done():
-                    future.set_result(completion.id in done)
+                    future.set_result(took)

@@ -17,7 +17,7 @@ import time
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, assert_never
 from uuid import UUID, uuid4
 
@@ -64,7 +64,7 @@ OutcomeSubscriber = Callable[[OutcomeEvent], None]
 class _Running:
     job: Job
     ctx: JobContext
-    task: asyncio.Task[None]
+    task: asyncio.Task[None] = field(init=False)  # set before the task first runs
     handler_done: bool = False  # the handler ended; its outcome may still be being written
 
 
@@ -440,10 +440,10 @@ class Worker:
             ),
             loop=self._loop,
         )
-        task = asyncio.create_task(self._run_job(job, job_type, ctx), name="rota-job")
-        running = _Running(job, ctx, task)
+        running = _Running(job, ctx)
+        task = running.task = asyncio.create_task(self._run_job(running, job_type), name="rota-job")
         self._running[job.id] = running
-        if job.id in self._held_cancelled:
+        if self._held_cancelled and job.id in self._held_cancelled:
             self._held_cancelled.discard(job.id)
             ctx.request_cancel()
         self._busy += 1
@@ -464,17 +464,20 @@ class Worker:
 
     def _on_job_done(self, running: _Running) -> None:
         self._on_handler_done(running)
-        if self._running.get(running.job.id) is running:
-            del self._running[running.job.id]
+        # Forget this run (one lookup in the common case): a newer run of the same job, if one
+        # took its place, stays.
+        current = self._running.pop(running.job.id, None)
+        if current is not running and current is not None:
+            self._running[running.job.id] = current
         if not self._running or self._room() >= self._refill_at:
             self._wake.set()
 
     # -- running one job ---------------------------------------------------------------------
 
-    async def _run_job(self, job: Job, job_type: JobType | None, ctx: JobContext) -> None:
+    async def _run_job(self, running: _Running, job_type: JobType | None) -> None:
+        job, ctx = running.job, running.ctx
         set_job_fields(ctx.lazy_log_fields())  # this task's context ends with the run
         log.info("job started")
-        started = self._running.get(job.id)  # holds this task, made with this very job
         began = time.monotonic()
         try:
             if ctx.cancelled:  # cancel requested while the job waited in this worker
@@ -491,13 +494,11 @@ class Worker:
                     ctx,
                     threads=self._threads,
                     result_max_bytes=self.settings.result_max_bytes,
-                    task=started.task if started is not None and started.job is job else None,
+                    task=running.task,
                 )
         finally:
             self._timed(time.monotonic() - began)
-            running = self._running.get(job.id)
-            if running is not None and running.job.attempt == job.attempt:
-                self._on_handler_done(running)
+            self._on_handler_done(running)
         written: bool | None = None  # whether a first write got through: the lease held
         if isinstance(outcome, Succeeded) and not self.settings.test_crash_at:
             # The common case, written straight away; an outage falls back to _record's retries.

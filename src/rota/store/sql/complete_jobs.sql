@@ -1,11 +1,12 @@
 -- Record successful runs in one statement: jobs -> succeeded, a job_runs row and a
 -- transition event each, and outcome NOTIFYs, all in one transaction.
 -- Fencing: a row changes only if this worker still holds that attempt's lease
--- (id, attempt, locked_by, status = 'running'). Ids missing from the result were fenced out.
+-- (id, attempt, locked_by, status = 'running'). The result lists the positions (from 1) of
+-- the completions that took; the others were fenced out.
 WITH input AS (
     SELECT *
     FROM unnest(%(ids)s::uuid[], %(attempts)s::integer[], %(results)s::text[])
-        AS t(id, attempt, result)
+        WITH ORDINALITY AS t(id, attempt, result, position)
 ),
 done AS (
     UPDATE {schema}.jobs AS j
@@ -19,7 +20,7 @@ done AS (
         AND j.attempt = i.attempt
         AND j.locked_by = %(worker_id)s
         AND j.status = 'running'
-    RETURNING j.id, j.type, j.queue, j.tenant_id, j.attempt, j.run_id, j.started_at
+    RETURNING j.id, j.type, j.queue, j.tenant_id, j.attempt, j.run_id, j.started_at, i.position
 ),
 runs AS (
     INSERT INTO {schema}.job_runs (
@@ -50,5 +51,5 @@ notified AS MATERIALIZED (
     )
     GROUP BY chunk
 )
-SELECT id, (SELECT count(*) FROM notified) AS notified
+SELECT position, (SELECT count(*) FROM notified) AS notified
 FROM done
