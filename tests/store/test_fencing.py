@@ -10,6 +10,7 @@ import psycopg
 
 import rota
 from rota.core.job import JobStatus
+from rota.store.claims import FairClaim
 from rota.store.jobs import Completion, JobStore
 
 Conn = psycopg.AsyncConnection[Any]
@@ -219,4 +220,45 @@ async def test_a_batch_completion_records_each_result_and_fences_each_run_on_its
     }
     runs = await (await db.execute("SELECT job_id FROM job_runs")).fetchall()
     assert sorted(str(r["job_id"]) for r in runs) == sorted(str(j.id) for j in (a, b, d))
+    await app.close()
+
+
+async def test_a_claimed_job_reads_back_every_field_as_stored(
+    make_app: Callable[..., rota.App], db: Conn
+) -> None:
+    # The claims build their Jobs on a path of their own (store.jobs._job_builder); what they
+    # hand the handler must be the row as any other read returns it.
+    app = build(make_app)
+    store = app.jobs_store()
+    worker = uuid.uuid4()
+    envelope = {
+        "actor_id": "user-7",
+        "idempotency_key": "order-42",
+        "traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        "request_id": "req-1",
+        "correlation_id": "corr-1",
+    }
+    fifo = await app.enqueue("f.job", {"n": 1, "tags": ["a"]}, tenant_id="acme", **envelope)
+    fair = await app.enqueue("f.job", {"n": 2}, tenant_id="globex", priority=3)
+    await db.execute('UPDATE jobs SET progress = 50, error = \'{"code": "x"}\' WHERE true')
+
+    [by_fifo] = await store.claim_jobs(
+        worker_id=worker, queues=["default"], excluded_types=[], limit=1, lease_seconds=30
+    )
+    jobs, _, _ = await app.claims_store().claim_fair(
+        FairClaim(queue="default", cursor="", limit=5, worker_id=worker, lease_seconds=30)
+    )
+    [by_fair] = jobs
+    assert (by_fifo.id, by_fair.id) == (fifo.id, fair.id)
+    for claimed in (by_fifo, by_fair):
+        assert claimed == await app.get_job(claimed.id)
+        assert claimed.status is JobStatus.RUNNING
+        assert (claimed.locked_by, claimed.attempt, claimed.progress) == (worker, 1, 50)
+    assert (by_fifo.payload, by_fifo.actor_id, by_fifo.idempotency_key) == (
+        {"n": 1, "tags": ["a"]},
+        "user-7",
+        "order-42",
+    )
+    assert by_fifo.trace_id == "4bf92f3577b34da6a3ce929d0e0e4736"
+    assert (by_fair.priority, by_fair.tenant_id, by_fair.error) == (3, "globex", {"code": "x"})
     await app.close()

@@ -99,8 +99,17 @@ def _job_row_maker(names: list[str], extra: Sequence[str]) -> RowMaker[JobRow]:
     rest_of: Callable[[Sequence[Any]], tuple[Any, ...]] = (
         _items_of([names.index(name) for name in extra]) if extra else lambda _: ()
     )
+    if all(name in names for name in _JOB_ORDER) and _PLAIN_INIT:  # the claims: every field
+        build = _job_builder([names.index(name) for name in _JOB_ORDER])
+
+        def make_job(values: Sequence[Any]) -> JobRow:
+            if values[id_at] is None:
+                return None, rest_of(values)
+            return build(values), rest_of(values)
+
+        return make_job
     fields_of: Callable[[Sequence[Any]], Sequence[Any]]
-    if all(name in names for name in _JOB_ORDER):  # the claims: every field, read in C
+    if all(name in names for name in _JOB_ORDER):
         fields_of = _items_of([names.index(name) for name in _JOB_ORDER])
     else:  # fields the statement does not return take their defaults
         plan = [
@@ -119,6 +128,28 @@ def _job_row_maker(names: list[str], extra: Sequence[str]) -> RowMaker[JobRow]:
         return Job(*args), rest_of(values)
 
     return make
+
+
+# Job's __init__ only sets its fields (no __post_init__): the claims may then set them directly.
+_PLAIN_INIT = not hasattr(Job, "__post_init__")
+
+
+def _job_builder(indexes: list[int]) -> Callable[[Sequence[Any]], Job]:
+    """A function that makes a ``Job`` from a row whose fields are at ``indexes`` (in field
+    order), setting each slot through its descriptor. A frozen dataclass's ``__init__`` sets
+    each field through ``object.__setattr__`` by name, which costs twice as much (about 2 us
+    of the 3.6 a claimed job took to build). The function is written out once per column
+    layout, the way dataclasses writes ``__init__``; only field names and integers go in."""
+    scope: dict[str, Any] = {"new": object.__new__, "Job": Job, "statuses": _STATUSES}
+    lines = ["def build(row):", "    job = new(Job)"]
+    for name, at in zip(_JOB_ORDER, indexes, strict=True):
+        scope[f"set_{name}"] = getattr(Job, name).__set__
+        value = f"statuses[row[{at}]]" if name == "status" else f"row[{at}]"
+        lines.append(f"    set_{name}(job, {value})")
+    lines.append("    return job")
+    exec("\n".join(lines), scope)  # noqa: S102 - generated from Job's own field names
+    built: Callable[[Sequence[Any]], Job] = scope["build"]
+    return built
 
 
 def _items_of(indexes: list[int]) -> Callable[[Sequence[Any]], tuple[Any, ...]]:
