@@ -49,7 +49,7 @@ from rota.scheduler.system import SystemScheduler
 from rota.scheduler.user import UserScheduler, recurrence_of
 from rota.store.claims import ClaimStore
 from rota.store.db import AsyncConn, Database, SyncConn
-from rota.store.jobs import JobStore
+from rota.store.jobs import JobStore, copyable
 from rota.store.listen import Listener
 from rota.store.migrate import MigrationReport, current_version, latest_version, migrate
 from rota.store.postgres_server import LocalPostgres, find_bindir
@@ -264,10 +264,15 @@ class App:
         """Enqueue many jobs in one statement: a multi-row INSERT, or COPY for batches of 64 or
         more with no idempotency key and no delay. All are validated first; one invalid job
         rejects the batch and nothing is written."""
-        rows = [
-            build_job(self.registry, request, self.settings.payload_max_bytes)
-            for request in requests
-        ]
+        max_bytes = self.settings.payload_max_bytes
+        if connection is None and copyable(requests):
+            # Each job is validated as it is sent, so the server stores the first while the
+            # rest are built; an invalid one aborts the COPY and nothing is written.
+            await self._ensure_db()
+            return await self.jobs_store().copy_jobs(
+                build_job(self.registry, request, max_bytes) for request in requests
+            )
+        rows = [build_job(self.registry, request, max_bytes) for request in requests]
         if not rows:
             return []
         if connection is not None:

@@ -251,6 +251,30 @@ async def test_one_invalid_job_rejects_the_whole_batch(
     await app.close()
 
 
+async def test_an_invalid_job_late_in_a_copied_batch_writes_none_of_it(
+    make_app: Callable[..., rota.App], db: Conn
+) -> None:
+    # Batches that go by COPY are validated job by job as they are sent: the bad one aborts the
+    # COPY after hundreds of rows went out, and none of them is kept.
+    app = build(make_app)
+    good = [
+        rota.JobRequest("billing.invoice", {"invoice_id": f"i{n}", "amount": n}, tenant_id="t")
+        for n in range(1000)
+    ]
+    bad = rota.JobRequest("billing.invoice", {"invoice_id": "no amount"}, tenant_id="t")
+    for error, batch in (
+        (rota.InvalidPayload, [*good[:900], bad, *good[900:]]),
+        (rota.TenantRequired, [*good[:500], rota.JobRequest("billing.invoice", {})]),
+    ):
+        with pytest.raises(error):
+            await app.enqueue_many(batch)
+        assert await count_jobs(db) == 0
+    # The connection the aborted COPY ran on is fine for the next batch.
+    assert len(await app.enqueue_many(good[:100])) == 100
+    assert await count_jobs(db) == 100
+    await app.close()
+
+
 async def test_a_conflict_inside_a_batch_writes_none_of_it(
     make_app: Callable[..., rota.App], db: Conn
 ) -> None:

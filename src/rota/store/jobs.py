@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from contextlib import (
     AbstractAsyncContextManager,
     AbstractContextManager,
@@ -18,7 +18,7 @@ from typing import Any, LiteralString
 from uuid import UUID
 
 import psycopg
-from psycopg import AsyncRawCursor
+from psycopg import AsyncCursor, AsyncRawCursor
 from psycopg.rows import BaseRowFactory, RowMaker, dict_row, tuple_row
 
 from rota.core.job import EnqueuedJob, Job, JobStatus, NewJob
@@ -195,10 +195,7 @@ class JobStore:
                 # A cursor of our own: the caller's connection may use any row factory.
                 cursor = c.cursor(row_factory=dict_row)
                 if _copyable(jobs):
-                    async with cursor.copy(self.q.copy_jobs) as copy:
-                        for row in _copy_rows(jobs):
-                            await copy.write_row(row)
-                    return [EnqueuedJob(j.id, j.type, j.tenant_id, j.trace_id, True) for j in jobs]
+                    return await self._copy(cursor, jobs)
                 await cursor.execute(*self._insert(jobs))
                 inserted = {row["id"] for row in await cursor.fetchall()}
                 existing: list[dict[str, Any]] = []
@@ -208,6 +205,27 @@ class JobStore:
                     )
                     existing = await cursor.fetchall()
             return _resolve(jobs, inserted, existing)
+
+    async def copy_jobs(self, jobs: Iterable[NewJob]) -> list[EnqueuedJob]:
+        """Insert plain jobs (``copyable``: no idempotency key, no delay) by COPY on a pooled
+        connection, taking each from ``jobs`` as it goes out: the server stores the first rows
+        while later ones are still being built and validated, instead of waiting for the whole
+        batch. An error raised by ``jobs`` aborts the COPY, so nothing is written."""
+        async with self._conn() as c:
+            with translated():
+                return await self._copy(c.cursor(), jobs)
+
+    async def _copy(self, cursor: AsyncCursor[Any], jobs: Iterable[NewJob]) -> list[EnqueuedJob]:
+        enqueued: list[EnqueuedJob] = []
+        async with cursor.copy(self.q.copy_jobs) as copy:
+            for j in jobs:
+                row = (
+                    j.id, j.type, j.queue, j.tenant_id, j.actor_id, j.trace_id, j.traceparent,
+                    j.request_id, j.correlation_id, j.payload_json, j.priority, j.max_attempts,
+                )  # fmt: skip
+                await copy.write_row(row)
+                enqueued.append(EnqueuedJob(j.id, j.type, j.tenant_id, j.trace_id, True))
+        return enqueued
 
     def insert_jobs_sync(self, jobs: Sequence[NewJob], conn: SyncConn) -> list[EnqueuedJob]:
         """The same two statements on a synchronous connection (``enqueue_sync``)."""
@@ -557,12 +575,12 @@ def _copyable(jobs: Sequence[NewJob]) -> bool:
     )
 
 
-def _copy_rows(jobs: Sequence[NewJob]) -> Iterator[tuple[Any, ...]]:
-    for j in jobs:
-        yield (
-            j.id, j.type, j.queue, j.tenant_id, j.actor_id, j.trace_id, j.traceparent,
-            j.request_id, j.correlation_id, j.payload_json, j.priority, j.max_attempts,
-        )  # fmt: skip
+def copyable(requests: Sequence[Any]) -> bool:
+    """Whether a batch of ``JobRequest``s can go by COPY (``copy_jobs``): big enough, and
+    every job plain (no idempotency key, due now)."""
+    return len(requests) >= COPY_MIN_JOBS and all(
+        r.idempotency_key is None and r.run_after is None for r in requests
+    )
 
 
 def _single_insert_params(job: NewJob) -> dict[str, Any]:
