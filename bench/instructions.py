@@ -1,12 +1,15 @@
-"""Instructions the worker process executes per drained job, counted by valgrind (callgrind):
+"""Instructions a rota process executes per job, counted by valgrind (callgrind):
 
     python bench/instructions.py --dsn postgresql://localhost/rota_bench
+    python bench/instructions.py --dsn ... --enqueue 1000    # per job enqueued in batches
+    python bench/instructions.py --dsn ... --enqueue 1       # per single enqueue
 
 Timings on shared machines move by 20-30% from run to run; an instruction count does not, so
-this is how a change to the worker's hot path is weighed before the peer harness. It drains
-a small and a large batch of pre-enqueued no-op jobs (default settings, ``Worker.drain()``),
-each in a fresh process under callgrind, and prints the difference per job: start-up and
-imports cancel out. Needs ``valgrind`` on the PATH; the jobs go to a schema of their own,
+this is how a change to a hot path is weighed before the peer harness. By default it drains a
+small and a large batch of pre-enqueued no-op jobs (default settings, ``Worker.drain()``);
+with ``--enqueue B`` it enqueues a small and a large number of jobs, B per call (W1's path).
+Each run is a fresh process under callgrind, and the difference per job is printed: start-up
+and imports cancel out. Needs ``valgrind`` on the PATH; the jobs go to a schema of their own,
 dropped first.
 """
 
@@ -21,19 +24,23 @@ import sys
 import psycopg
 from psycopg import sql
 
-from rota.bench.workloads import BenchConfig, make_app, requests
+from rota.bench.workloads import JOB_TYPE, BenchConfig, make_app, requests
 from rota.core import loops
 
 _SCHEMA = "rota_instructions"
 
 
-async def fill(dsn: str, jobs: int) -> None:
+async def fresh_schema(dsn: str) -> None:
     async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as conn:
         await conn.execute(
             sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(_SCHEMA))
         )
+    make_app(BenchConfig(dsn=dsn, schema=_SCHEMA)).migrate()
+
+
+async def fill(dsn: str, jobs: int) -> None:
+    await fresh_schema(dsn)
     app = make_app(BenchConfig(dsn=dsn, schema=_SCHEMA))
-    app.migrate()
     for start in range(0, jobs, 5000):
         await app.enqueue_many(requests(start, min(5000, jobs - start)))
     await app.close()
@@ -47,9 +54,24 @@ async def drain(dsn: str) -> None:
     await app.close()
 
 
-def counted(dsn: str, jobs: int) -> int:
-    """Instructions of one process that drains ``jobs`` queued jobs."""
-    loops.run(fill(dsn, jobs))
+async def enqueue(dsn: str, jobs: int, batch: int) -> None:
+    app = make_app(BenchConfig(dsn=dsn, schema=_SCHEMA))
+    await app.enqueue(JOB_TYPE, {"i": -1}, tenant_id="warm-up")  # opens the pool
+    for start in range(0, jobs, batch):
+        if batch == 1:
+            await app.enqueue(JOB_TYPE, {"i": start}, tenant_id="bench")
+        else:
+            await app.enqueue_many(requests(start, min(batch, jobs - start)))
+    await app.close()
+
+
+def counted(dsn: str, jobs: int, batch: int) -> int:
+    """Instructions of one process that drains ``jobs`` queued jobs (``batch`` 0) or enqueues
+    them ``batch`` per call."""
+    if batch:
+        loops.run(fresh_schema(dsn))
+    else:
+        loops.run(fill(dsn, jobs))
     done = subprocess.run(
         [
             "valgrind",
@@ -59,7 +81,10 @@ def counted(dsn: str, jobs: int) -> int:
             __file__,
             "--dsn",
             dsn,
-            "--drain",
+            "--run",
+            str(jobs),
+            "--enqueue",
+            str(batch),
         ],
         capture_output=True,
         text=True,
@@ -74,22 +99,33 @@ def counted(dsn: str, jobs: int) -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--dsn", required=True)
-    parser.add_argument("--small", type=int, default=600, help="jobs in the small drain")
-    parser.add_argument("--large", type=int, default=2400, help="jobs in the large drain")
-    parser.add_argument("--drain", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--enqueue", type=int, default=0, metavar="B", help="jobs per enqueue")
+    parser.add_argument("--small", type=int, help="jobs in the small run")
+    parser.add_argument("--large", type=int, help="jobs in the large run")
+    parser.add_argument("--run", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.drain:
-        loops.run(drain(args.dsn))
+    if args.enqueue < 0:
+        raise SystemExit("--enqueue takes a number of jobs per call (1 or more)")
+    if args.run is not None:  # the measured process
+        if args.enqueue:
+            loops.run(enqueue(args.dsn, args.run, args.enqueue))
+        else:
+            loops.run(drain(args.dsn))
         return
     if shutil.which("valgrind") is None:
         raise SystemExit("valgrind is not installed")
-    if not 0 < args.small < args.large:
+    small_default, large_default = (
+        (600, 2400) if not args.enqueue else (200, 1000) if args.enqueue == 1 else (2000, 10000)
+    )
+    small = args.small or small_default
+    large = args.large or large_default
+    if not 0 < small < large:
         raise SystemExit("--small must be above 0 and below --large")
-    small = counted(args.dsn, args.small)
-    large = counted(args.dsn, args.large)
-    per_job = (large - small) / (args.large - args.small)
-    print(f"worker instructions per drained job: {per_job:,.0f}")
-    print(f"(drain of {args.small}: {small:,}; drain of {args.large}: {large:,})")
+    counts = [counted(args.dsn, jobs, args.enqueue) for jobs in (small, large)]
+    per_job = (counts[1] - counts[0]) / (large - small)
+    what = f"enqueued job ({args.enqueue} per call)" if args.enqueue else "drained job"
+    print(f"instructions per {what}: {per_job:,.0f}")
+    print(f"(run of {small}: {counts[0]:,}; run of {large}: {counts[1]:,})")
 
 
 if __name__ == "__main__":
