@@ -56,7 +56,7 @@ def main() -> int:
         "concurrency": args.concurrency,
         "processes": args.processes,
         "config": f"rota defaults, concurrency={args.concurrency} per process, fair claims, "
-        f"prefetch up to {4 * args.concurrency} for short jobs, "
+        f"prefetch up to {8 * args.concurrency} for short jobs, "
         f"{'uvloop' if find_spec('uvloop') else 'asyncio'}, jobs kept (status, events, runs)",
         "versions": {
             "rota": version("rota"),

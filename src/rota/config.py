@@ -64,7 +64,7 @@ class Settings(BaseModel):
     result_max_bytes: int = Field(default=DEFAULT_RESULT_MAX_BYTES, ge=2, le=1024 * 1024)
     concurrency: int = Field(default=DEFAULT_CONCURRENCY, ge=1, le=10_000)
     prefetch: int | None = Field(
-        default=None, ge=0, le=10_000, description="jobs claimed ahead; default concurrency"
+        default=None, ge=0, le=10_000, description="jobs claimed ahead; default 8 x concurrency"
     )
     shutdown_grace_seconds: float = Field(default=DEFAULT_SHUTDOWN_GRACE_SECONDS, ge=0)
     pool_max_size: int = Field(default=DEFAULT_POOL_MAX_SIZE, ge=1, le=1000)
