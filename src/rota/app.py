@@ -262,8 +262,9 @@ class App:
         self, requests: Sequence[JobRequest], *, connection: AsyncConn | None = None
     ) -> list[EnqueuedJob]:
         """Enqueue many jobs in one statement: a multi-row INSERT, or COPY for batches of 64 or
-        more with no idempotency key and no delay. All are validated first; one invalid job
-        rejects the batch and nothing is written."""
+        more with no idempotency key and no delay. Every job is validated before it is written
+        (in a COPY of the App's own, each as it is sent); one invalid job rejects the batch and
+        nothing is written."""
         max_bytes = self.settings.payload_max_bytes
         if connection is None and copyable(requests):
             # Each job is validated as it is sent, so the server stores the first while the
