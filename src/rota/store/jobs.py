@@ -22,6 +22,7 @@ from psycopg import AsyncCursor, AsyncRawCursor
 from psycopg.rows import BaseRowFactory, RowMaker, dict_row, tuple_row
 
 from rota.core.job import EnqueuedJob, Job, JobStatus, NewJob
+from rota.core.requests import JobRequest
 from rota.core.states import CANCELLABLE, RETRYABLE_BY_OPERATOR
 from rota.core.tenancy import Scope
 from rota.errors import IdempotencyConflict, InvalidState, NotFound
@@ -110,22 +111,16 @@ def _job_row_maker(names: list[str], extra: Sequence[str]) -> RowMaker[JobRow]:
             return build(values), rest_of(values)
 
         return make_job
-    fields_of: Callable[[Sequence[Any]], Sequence[Any]]
-    if all(name in names for name in _JOB_ORDER):
-        fields_of = _items_of([names.index(name) for name in _JOB_ORDER])
-    else:  # fields the statement does not return take their defaults
-        plan = [
-            (names.index(name), None) if name in names else (None, default)
-            for name, default in zip(_JOB_ORDER, _JOB_DEFAULTS, strict=True)
-        ]
-
-        def fields_of(values: Sequence[Any]) -> Sequence[Any]:
-            return [default if i is None else values[i] for i, default in plan]
+    # Fields the statement does not return take their defaults.
+    plan = [
+        (names.index(name), None) if name in names else (None, default)
+        for name, default in zip(_JOB_ORDER, _JOB_DEFAULTS, strict=True)
+    ]
 
     def make(values: Sequence[Any]) -> JobRow:
         if values[id_at] is None:
             return None, rest_of(values)
-        args = list(fields_of(values))
+        args: list[Any] = [default if i is None else values[i] for i, default in plan]
         args[_STATUS_AT] = _STATUSES[args[_STATUS_AT]]
         return Job(*args), rest_of(values)
 
@@ -577,7 +572,7 @@ def _copyable(jobs: Sequence[NewJob]) -> bool:
     )
 
 
-def copyable(requests: Sequence[Any]) -> bool:
+def copyable(requests: Sequence[JobRequest]) -> bool:
     """Whether a batch of ``JobRequest``s can go by COPY (``copy_jobs``): big enough, and
     every job plain (no idempotency key, due now)."""
     return len(requests) >= COPY_MIN_JOBS and all(

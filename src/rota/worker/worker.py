@@ -113,8 +113,6 @@ class Worker:
         self._run_seconds: float | None = None  # moving average of handler run time
         # How many jobs to hold ahead of free slots (0 until a run was timed), and the room
         # at which to claim again: half a batch. Both follow the run time (``_timed``).
-        self._hold_ahead = 0
-        self._refill_at = 1
         self._size_batches(0)
         # Outcomes being written do not hold a slot, but at most this many may wait at once.
         self._max_recording = 10 * self.concurrency
