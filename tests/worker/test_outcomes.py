@@ -216,8 +216,8 @@ async def test_progress_from_sync_handlers(make_app: Callable[..., rota.App]) ->
 async def test_a_short_timeout_fires_among_many_finished_runs_with_long_ones(
     make_app: Callable[..., rota.App],
 ) -> None:
-    """One deadline sweep serves every run: the deadlines of hundreds of finished runs (an
-    hour away) must neither delay a later, shorter one nor time out anything else."""
+    """The deadlines of hundreds of finished runs (an hour away) must neither delay a later,
+    shorter one nor time out anything else, however the worker keeps its run timers."""
     app = make_app()
 
     @app.job("items.quick", timeout=3600)
