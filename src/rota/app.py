@@ -255,8 +255,12 @@ class App:
             priority,
             run_after,
         )
-        [job] = await self.enqueue_many([request], connection=connection)
-        return job
+        if connection is not None:
+            [job] = await self.enqueue_many([request], connection=connection)
+            return job
+        row = build_job(self.registry, request, self.settings.payload_max_bytes)
+        await self._ensure_db()
+        return await self.jobs_store().insert_job(row)
 
     async def enqueue_many(
         self, requests: Sequence[JobRequest], *, connection: AsyncConn | None = None

@@ -203,6 +203,27 @@ class JobStore:
                     existing = await cursor.fetchall()
             return _resolve(jobs, inserted, existing)
 
+    async def insert_job(self, job: NewJob) -> EnqueuedJob:
+        """One job on a pooled connection (``App.enqueue``): the single-row statement of
+        ``insert_jobs`` without a batch's bookkeeping. Only a job whose idempotency key is
+        already taken goes on to ``insert_jobs``, which looks up the job that holds it."""
+        statement = self.q.positional("insert_job")
+        pool = await self.db.pool()
+        try:
+            conn = await pool.getconn()
+            try:
+                cursor = AsyncRawCursor(conn, row_factory=tuple_row)
+                await cursor.execute(statement.text, statement.params(_single_insert_params(job)))
+                inserted = await cursor.fetchone() is not None
+            finally:
+                await pool.putconn(conn)
+        except psycopg.Error as error:
+            raise translate(error) from None
+        if inserted:
+            return EnqueuedJob(job.id, job.type, job.tenant_id, job.trace_id, True)
+        [enqueued] = await self.insert_jobs([job])
+        return enqueued
+
     async def copy_jobs(self, jobs: Iterable[NewJob]) -> list[EnqueuedJob]:
         """Insert plain jobs (``copyable``: no idempotency key, no delay) by COPY on a pooled
         connection, taking each from ``jobs`` as it goes out: the server stores the first rows
