@@ -10,7 +10,7 @@
 -- a claimer that held those locks before: a tenant's `room` is its cap minus its running
 -- jobs; a capped type's room is its cap minus its running jobs, and a rate-limited type's
 -- is what lock_rate.sql and core.limits.grant_runs() granted. The rest is as in claim_jobs.sql (attempt counted at
--- claim, lease, transition event). Served by jobs_fair_claim_idx and jobs_lease_idx.
+-- claim, lease, transition event). Served by jobs_fair_claim_idx and jobs_running_idx.
 WITH RECURSIVE top AS (
     SELECT priority
     FROM {schema}.jobs

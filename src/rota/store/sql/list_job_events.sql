@@ -1,5 +1,5 @@
 -- A job's events in order; the tenant check joins the job so another tenant's events are
--- never returned. Served by job_events_job_idx.
+-- never returned. Served by job_events_pkey (job_id, id).
 SELECT e.*
 FROM {schema}.job_events AS e
 JOIN {schema}.jobs AS j ON j.id = e.job_id

@@ -1,6 +1,6 @@
 -- Retention: delete one batch of jobs finished longer ago than the retention age, with their
 -- events and runs, in one statement. SKIP LOCKED keeps concurrent pruners apart.
--- Served by jobs_finished_idx and job_events_job_idx.
+-- Served by jobs_finished_idx and job_events_pkey (job_id, id).
 WITH doomed AS (
     SELECT id
     FROM {schema}.jobs

@@ -3,7 +3,7 @@
 -- Any worker may run this at any time: SKIP LOCKED avoids contention, and FOR UPDATE
 -- re-tests the lease on the locked row version, so a job completed or re-claimed since the
 -- scan is left alone (River #1302); the UPDATE then finds each row by primary key.
--- Database time only. Served by jobs_lease_idx.
+-- Database time only. Served by jobs_running_idx (a scan of the running set, migration 0008).
 WITH expired AS (
     SELECT id, locked_by
     FROM {schema}.jobs
