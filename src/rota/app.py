@@ -300,7 +300,7 @@ class App:
         store = self.jobs_store()
         if connection is not None:
             return store.insert_jobs_sync([row], connection)[0]
-        with self.database().connect_sync() as conn:
+        with self.database().connection_sync() as conn:
             return store.insert_jobs_sync([row], conn)[0]
 
     # -- inspecting and acting on jobs ---------------------------------------------------------

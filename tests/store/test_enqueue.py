@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
 
@@ -223,6 +224,64 @@ def test_enqueue_sync_with_and_without_a_connection(
         ids = {r[0] for r in conn.execute(f"SELECT id FROM {app.settings.schema_name}.jobs")}
     assert ids == {first.id}
     assert second.id not in ids
+    asyncio.run(app.close())
+
+
+def _enqueue_sessions(postgres_url: str, schema: str) -> int:
+    """Open sessions whose last statement was an enqueue into ``schema``."""
+    with psycopg.connect(postgres_url) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND query LIKE %s",
+            (f'%INSERT INTO "{schema}".jobs%',),
+        ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def _stored_jobs(postgres_url: str, schema: str) -> int:
+    with psycopg.connect(postgres_url) as conn:
+        row = conn.execute(f'SELECT count(*) FROM "{schema}".jobs').fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def test_enqueue_sync_keeps_its_session_between_calls(
+    make_app: Callable[..., rota.App], postgres_url: str
+) -> None:
+    """A synchronous caller (a web request handler, a script) does not connect per job."""
+    app = build(make_app)
+    schema = app.settings.schema_name
+    jobs = [
+        app.enqueue_sync("billing.invoice", {"invoice_id": str(i), "amount": i}, tenant_id="t")
+        for i in range(5)
+    ]
+    assert len({job.id for job in jobs}) == 5
+    # One session did all five and is still open for the next call.
+    assert _enqueue_sessions(postgres_url, schema) == 1
+    asyncio.run(app.close())
+    assert _stored_jobs(postgres_url, schema) == 5
+
+
+def test_enqueue_sync_from_many_threads_stores_every_job(
+    make_app: Callable[..., rota.App], postgres_url: str
+) -> None:
+    app = build(make_app, pool_max_size=3)
+    schema = app.settings.schema_name
+
+    def enqueue(thread: int) -> list[rota.EnqueuedJob]:
+        return [
+            app.enqueue_sync(
+                "billing.invoice", {"invoice_id": f"{thread}-{i}", "amount": i}, tenant_id="t"
+            )
+            for i in range(25)
+        ]
+
+    with ThreadPoolExecutor(max_workers=8) as threads:
+        results = [job for batch in threads.map(enqueue, range(8)) for job in batch]
+    assert len({job.id for job in results}) == 200
+    assert _enqueue_sessions(postgres_url, schema) <= 3  # the pool's size bounds the sessions
+    asyncio.run(app.close())
+    assert _stored_jobs(postgres_url, schema) == 200
 
 
 async def test_enqueue_many_inserts_a_batch(make_app: Callable[..., rota.App], db: Conn) -> None:
