@@ -321,8 +321,7 @@ async def measure_claims(config: BenchConfig, mode: str, target: int) -> ClaimFi
         labels = statement_labels(Queries(config.schema))
         async with app.database().connection() as conn:
             figures.plan_usage += await plan_usage(conn, labels)
-        claim_conn = getattr(worker._claims, "_claim_conn", None)  # the fair claim's own
-        if claim_conn is not None and not claim_conn.closed:
+        async with worker._claims.connection() as claim_conn:  # the claims' own connection
             figures.plan_usage += await plan_usage(claim_conn, labels)
     finally:
         await worker._claims.close()
