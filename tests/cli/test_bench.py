@@ -39,7 +39,7 @@ def test_rota_bench_prints_a_figure_for_every_workload(postgres_url: str) -> Non
     assert left == (0,)  # the throwaway schema is gone
 
 
-def _run_script(args: list[str], postgres_url: str) -> subprocess.CompletedProcess[str]:
+def _run_script(postgres_url: str, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ROTA_")}
     env.update(ROTA_DATABASE_URL=postgres_url)
     return subprocess.run(
@@ -50,19 +50,9 @@ def _run_script(args: list[str], postgres_url: str) -> subprocess.CompletedProce
 def test_the_scale_benchmark_compares_every_size_with_the_first(postgres_url: str) -> None:
     """bench/scale.py reaches into the worker's claim path: a change there must not leave the
     benchmark broken until someone runs it at a million jobs."""
-    result = _run_script(
-        [
-            "bench/scale.py",
-            "--sizes", "300,600",
-            "--singles", "20",
-            "--batches", "2",
-            "--batch-size", "100",
-            "--claim-jobs", "100",
-            "--plans", "summary",
-            "--schema", "rota_scale_test",
-        ],  # fmt: skip
-        postgres_url,
-    )
+    sizes = ("--sizes", "300,600", "--singles", "20", "--batches", "2", "--batch-size", "100")
+    rest = ("--claim-jobs", "100", "--plans", "summary", "--schema", "rota_scale_test")
+    result = _run_script(postgres_url, "bench/scale.py", *sizes, *rest)
     assert result.returncode == 0, result.stderr
     summary = result.stdout.split("=== summary")[1]
     for label in ("enqueue single", "enqueue batch", "fair claim+complete", "fifo claim+complete"):
@@ -75,14 +65,7 @@ def test_the_scale_benchmark_compares_every_size_with_the_first(postgres_url: st
 
 
 def test_the_profiling_drain_runs_every_job(postgres_url: str) -> None:
-    result = _run_script(
-        [
-            "bench/profile_worker.py",
-            "--dsn", postgres_url,
-            "--jobs", "200",
-            "--schema", "rota_profile_test",
-        ],  # fmt: skip
-        postgres_url,
-    )
+    options = ("--dsn", postgres_url, "--jobs", "200", "--schema", "rota_profile_test")
+    result = _run_script(postgres_url, "bench/profile_worker.py", *options)
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("drained 200 jobs at "), result.stdout
