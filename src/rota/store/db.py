@@ -119,16 +119,20 @@ class Database:
         self._sync_pid = 0  # the process that opened the synchronous pool
         self._sync_lock = threading.Lock()
 
+    def _sizes(self) -> dict[str, Any]:
+        """What both pools share: one session kept open, at most ``max_size``, rota's
+        connection settings; opened by the caller (``open`` with a timeout)."""
+        return {
+            "min_size": 1,
+            "max_size": self._max_size,
+            "kwargs": connect_kwargs(self._application_name),
+            "open": False,
+        }
+
     async def pool(self) -> AsyncConnectionPool[AsyncConn]:
         if self._pool is None:
             pool: AsyncConnectionPool[AsyncConn] = AsyncConnectionPool(
-                self.url,
-                min_size=1,
-                max_size=self._max_size,
-                kwargs=connect_kwargs(self._application_name),
-                configure=configure,
-                open=False,
-                name=self._application_name,
+                self.url, configure=configure, name=self._application_name, **self._sizes()
             )
             try:
                 await pool.open(wait=True, timeout=15)
@@ -209,12 +213,9 @@ class Database:
                 self._sync_pool = None
             pool: ConnectionPool[SyncConn] = ConnectionPool(
                 self.url,
-                min_size=1,
-                max_size=self._max_size,
-                kwargs=connect_kwargs(self._application_name),
                 configure=configure_sync,
-                open=False,
                 name=f"{self._application_name}-sync",
+                **self._sizes(),
             )
             try:
                 pool.open(wait=True, timeout=15)
