@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import threading
 import time
+import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 from urllib.parse import urlsplit
@@ -22,6 +23,7 @@ import pytest
 import rota
 from rota.store.db import Database
 from rota.store.listen import Listener
+from rota.worker.heartbeat import Heartbeat
 from rota.worker.worker import Worker
 from tests.faults.harness import APP_SETTINGS, Conn, scalar
 from tests.faults.invariants import assert_invariants
@@ -180,6 +182,65 @@ async def test_a_partitioned_worker_stops_its_handler_once_its_lease_must_have_e
         proxy.heal()
         assert in_time, f"handler not cancelled {elapsed:.1f}s into the partition"
     await assert_invariants(conn, acked=[job.id])
+
+
+async def test_a_renewal_left_on_a_silent_connection_ends_and_the_next_one_renews(
+    postgres_url: str, schema: str, conn: Conn
+) -> None:
+    """The heartbeat drops a connection whose renewal got no answer in time. That renewal
+    must end, not wait on: it was left waiting on a freed connection, and once the next
+    connection reused its socket number psycopg resumed it there and the process crashed."""
+    target = urlsplit(postgres_url)
+    proxy = await Proxy(target.hostname or "127.0.0.1", target.port or 5432).start()
+    behind = rota.App(proxy.url(), schema_name=schema, **APP_SETTINGS)
+    behind.job("f.ping", timeout=60)(_ping)
+    worker_id = uuid.uuid4()
+    await behind.enqueue("f.ping", {}, tenant_id="acme")
+    [job] = await behind.jobs_store().claim_jobs(
+        worker_id=worker_id, queues=["default"], excluded_types=[], limit=1, lease_seconds=3
+    )
+    lost: list[uuid.UUID] = []
+    heartbeat = Heartbeat(
+        db=behind.database(),
+        store=behind.jobs_store(),
+        worker_id=worker_id,
+        lease_seconds=30,
+        interval_seconds=0.5,
+        held=lambda: {job.id: job.attempt},
+        on_lost=lambda job_id, attempt: lost.append(job_id),
+        on_cancel_requested=lambda job_id: None,
+    )
+    lease_left = "SELECT extract(epoch FROM locked_until - now()) FROM jobs WHERE id = %s"
+
+    def renewals() -> list[asyncio.Task[object]]:
+        return [t for t in asyncio.all_tasks() if "Heartbeat._renew" in repr(t.get_coro())]
+
+    try:
+        await heartbeat.beat_once()
+        assert await scalar(conn, lease_left, job.id) > 20  # renewed for 30 s
+        dropped = heartbeat._conn  # the connection the next renewal will get no answer on
+        assert dropped is not None
+        proxy.partition()
+        await heartbeat.beat_once()  # no answer within the interval: the connection is dropped
+        if renewals():
+            # Still waiting on it, so it must still be open: freed, the renewal would be
+            # resumed on freed memory.
+            assert not dropped.closed
+
+        async def none_left() -> bool:
+            return not renewals()
+
+        await eventually(none_left, timeout=5)
+        proxy.heal()
+        await conn.execute("UPDATE jobs SET locked_until = now() + interval '5 seconds'")
+        await heartbeat.beat_once()  # on a new connection
+        assert await scalar(conn, lease_left, job.id) > 20
+        assert lost == []
+    finally:
+        proxy.heal()
+        await heartbeat.close()
+        await proxy.close()
+        await behind.close()
 
 
 async def test_a_cancelled_listener_ends_even_as_its_probe_returns(postgres_url: str) -> None:

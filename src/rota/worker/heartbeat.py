@@ -13,6 +13,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -52,6 +54,7 @@ class Heartbeat:
         self._thread = threading.Thread(target=self._run, name="rota-heartbeat", daemon=True)
         self._conn: AsyncConn | None = None
         self._renewed_at: dict[UUID, float] = {}
+        self._retiring: set[asyncio.Task[None]] = set()  # dropped connections being closed
 
     def start(self) -> None:
         self._thread.start()
@@ -71,16 +74,16 @@ class Heartbeat:
         if not renewal.done():
             # No answer in time (a silent, half-open connection). Not cancelled: cancelling
             # a query makes psycopg send a cancel request over a new connection, which a
-            # partition would swallow too. The socket is closed instead, which ends it.
+            # partition would swallow too. The connection is dropped instead, which ends it.
             log.warning("heartbeat failed", extra={"error": "no answer in time"})
-            self._abandon_connection()
+            self._drop_connection(renewal)
             self._expire_by_local_clock(held)
             return
         try:
             kept = renewal.result()
         except DatabaseError as error:
             log.warning("heartbeat failed", extra={"error": error.message})
-            self._abandon_connection()
+            self._drop_connection(renewal)
             self._expire_by_local_clock(held)
             return
         for job_id, attempt in held.items():
@@ -105,11 +108,29 @@ class Heartbeat:
             lease_seconds=self._lease_seconds,
         )
 
-    def _abandon_connection(self) -> None:
-        if self._conn is not None:
-            with contextlib.suppress(Exception):
-                self._conn.pgconn.finish()  # closes the socket without waiting on anything
-            self._conn = None
+    def _drop_connection(self, renewal: asyncio.Task[dict[UUID, bool]]) -> None:
+        """Stop using the connection; the next renewal opens a new one.
+
+        A renewal may still be waiting on it. Its socket is shut down, not closed: the
+        waiting renewal wakes and fails at once, and libpq's connection stays valid until it
+        is closed, after that renewal has ended. (Freeing the connection under the waiting
+        renewal, as ``pgconn.finish()`` did, let psycopg resume it on freed memory: the
+        worker process crashed.)"""
+        conn, self._conn = self._conn, None
+        if conn is None:
+            return
+        with contextlib.suppress(Exception), socket.socket(fileno=os.dup(conn.pgconn.socket)) as s:
+            s.shutdown(socket.SHUT_RDWR)
+        retiring = asyncio.create_task(self._close_after(conn, renewal))
+        self._retiring.add(retiring)
+        retiring.add_done_callback(self._retiring.discard)
+
+    @staticmethod
+    async def _close_after(conn: AsyncConn, renewal: asyncio.Task[dict[UUID, bool]]) -> None:
+        with contextlib.suppress(BaseException):
+            await renewal  # its error was reported (or timed out) in beat_once
+        with contextlib.suppress(Exception):
+            await conn.close()
 
     def _expire_by_local_clock(self, held: dict[UUID, int]) -> None:
         # Leave a margin of one interval: by then the database may rescue the job any moment.
@@ -130,4 +151,14 @@ class Heartbeat:
                 except Exception:
                     log.exception("heartbeat loop error")
         finally:
-            self._abandon_connection()
+            await self.close()
+
+    async def close(self) -> None:
+        """Close the connection, and those dropped earlier once their renewals have ended
+        (at once: their sockets were shut down)."""
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                await conn.close()
+        if self._retiring:
+            await asyncio.wait(set(self._retiring), timeout=self._interval)
