@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import contextlib
 import json
 import logging
 import threading
@@ -379,7 +380,12 @@ class App:
             while True:
                 yield await queue.get()
         finally:
+            # The listener withdraws its announcement and closes its connection as it ends
+            # (within a few seconds at most): waited for here, so that closing this iterator
+            # leaves nothing behind, even if the event loop ends next.
             task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
     # -- tenants' schedules ------------------------------------------------------------------
 

@@ -108,3 +108,30 @@ async def test_an_expired_announcement_no_longer_counts(
     assert await app.worker().drain() == 1
     assert await received(watcher, postgres_url, schema) == []
     await app.close()
+
+
+async def test_closing_app_outcomes_withdraws_its_announcement_and_closes_its_session(
+    make_app: Callable[..., rota.App], db: Conn
+) -> None:
+    """A reader that stops reading ``App.outcomes()`` leaves no listener behind: the
+    announcement would keep every completion NOTIFYing for nobody until it expired, and the
+    LISTEN session would stay open until garbage collection, or for good if the event loop
+    ended first."""
+    app = build(make_app)
+    listening = asyncio.Event()
+    outcomes = app.outcomes(ready=listening)
+    reader = asyncio.create_task(anext(outcomes))
+    await asyncio.wait_for(listening.wait(), 10)
+
+    async def announced() -> int:
+        row = await (await db.execute("SELECT count(*) AS n FROM listeners")).fetchone()
+        assert row is not None
+        return int(row["n"])
+
+    assert await announced() == 1
+    reader.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await reader
+    await outcomes.aclose()
+    assert await announced() == 0  # withdrawn before aclose() returned
+    await app.close()
