@@ -69,3 +69,4 @@ def test_the_profiling_drain_runs_every_job(postgres_url: str) -> None:
     result = _run_script(postgres_url, "bench/profile_worker.py", *options)
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("drained 200 jobs at "), result.stdout
+    assert "bytes per job" in result.stdout, result.stdout
