@@ -243,6 +243,50 @@ async def test_a_renewal_left_on_a_silent_connection_ends_and_the_next_one_renew
         await behind.close()
 
 
+async def test_renewals_that_time_out_while_connecting_leave_one_connection(
+    postgres_url: str, schema: str
+) -> None:
+    """Two renewals in a row time out while their connections are still being opened; when
+    the network heals, both connect. The heartbeat keeps one connection and closes the other
+    (it kept the last to connect and left the first open, unreferenced)."""
+    target = urlsplit(postgres_url)
+    proxy = await Proxy(target.hostname or "127.0.0.1", target.port or 5432).start()
+    behind = rota.App(proxy.url(), schema_name=schema, **APP_SETTINGS)
+    heartbeat = Heartbeat(
+        db=behind.database(),
+        store=behind.jobs_store(),
+        worker_id=uuid.uuid4(),
+        lease_seconds=30,
+        interval_seconds=0.5,
+        held=dict,  # no leases: each renewal is a connection and an empty statement
+        on_lost=lambda job_id, attempt: None,
+        on_cancel_requested=lambda job_id: None,
+    )
+
+    def renewals() -> list[asyncio.Task[object]]:
+        return [t for t in asyncio.all_tasks() if "Heartbeat._renew" in repr(t.get_coro())]
+
+    def open_heartbeat_connections() -> int:
+        return sum(1 for c in proxy.connections if not c.closed and c.matches(b"rota-heartbeat"))
+
+    try:
+        proxy.partition()
+        await heartbeat.beat_once()  # times out while connecting
+        await heartbeat.beat_once()  # so does the next one
+        assert len(renewals()) == 2
+        proxy.heal()
+
+        async def settled() -> bool:
+            return not renewals() and open_heartbeat_connections() == 1
+
+        await eventually(settled, timeout=15)
+    finally:
+        proxy.heal()
+        await heartbeat.close()
+        await proxy.close()
+        await behind.close()
+
+
 async def test_a_cancelled_listener_ends_even_as_its_probe_returns(postgres_url: str) -> None:
     """Issue 6, found by the SIGSTOP scenario: SIGCONT then SIGTERM at once left 3 of 12 idle
     worker processes running forever. The listener probed with ``asyncio.wait_for``, which on

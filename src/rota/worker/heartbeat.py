@@ -99,10 +99,18 @@ class Heartbeat:
                 del self._renewed_at[job_id]
 
     async def _renew(self, held: dict[UUID, int]) -> dict[UUID, bool]:
-        if self._conn is None or self._conn.closed:
-            self._conn = await self._db.connect("rota-heartbeat")
+        conn = self._conn
+        if conn is None or conn.closed:
+            conn = await self._db.connect("rota-heartbeat")
+            if self._conn is None or self._conn.closed:
+                self._conn = conn
+            else:
+                # This renewal ran out of time while connecting, and a later one connected
+                # first: keep that connection, not two.
+                await conn.close()
+                conn = self._conn
         return await self._store.extend_leases(
-            self._conn,
+            conn,
             worker_id=self._worker_id,
             held=list(held.items()),
             lease_seconds=self._lease_seconds,
