@@ -208,6 +208,9 @@ class JobStore:
         ``insert_jobs`` without a batch's bookkeeping. Only a job whose idempotency key is
         already taken goes on to ``insert_jobs``, which looks up the job that holds it."""
         statement = self.q.positional("insert_job")
+        # Written out instead of ``self._conn()`` and ``translated()`` (the same checkout,
+        # return and error translation): on this path their generator-based context managers
+        # cost 58,000 instructions a call, 300,729 against 358,806 (bench/instructions.py).
         pool = await self.db.pool()
         try:
             conn = await pool.getconn()
