@@ -135,3 +135,59 @@ async def test_closing_app_outcomes_withdraws_its_announcement_and_closes_its_se
     await outcomes.aclose()
     assert await announced() == 0  # withdrawn before aclose() returned
     await app.close()
+
+
+async def test_a_listener_cancelled_again_while_it_withdraws_still_closes_its_session(
+    make_app: Callable[..., rota.App], postgres_url: str, schema: str, db: Conn
+) -> None:
+    """The loop's end cancels whatever is left (``asyncio.run``, an async generator closed by
+    the garbage collector): a second cancellation that lands while the listener withdraws
+    its announcement must not skip closing its session."""
+    app = build(make_app)
+    name = "rota-listen"
+    listener = Listener(
+        app.database(), [f"{schema}.outcomes"], lambda channel, payload: None,
+        announce=["outcomes"], schema=schema,
+    )  # fmt: skip
+    task = asyncio.create_task(listener.run())
+    await asyncio.wait_for(listener.connected.wait(), 10)
+    row = await (
+        await db.execute(
+            "SELECT pid FROM pg_stat_activity WHERE application_name = %s AND datname = "
+            "current_database() AND pid <> pg_backend_pid() ORDER BY backend_start DESC LIMIT 1",
+            (name,),
+        )
+    ).fetchone()
+    assert row is not None
+    pid = row["pid"]
+    async with await psycopg.AsyncConnection.connect(postgres_url, autocommit=True) as blocker:
+        await blocker.execute("BEGIN")
+        await blocker.execute(
+            sql.SQL("LOCK TABLE {}.listeners IN ACCESS EXCLUSIVE MODE").format(
+                sql.Identifier(schema)
+            )
+        )
+        task.cancel()  # the listener starts withdrawing, and waits for the lock
+        while True:
+            wait = await (
+                await db.execute(
+                    "SELECT wait_event_type FROM pg_stat_activity WHERE pid = %s", (pid,)
+                )
+            ).fetchone()
+            if wait is not None and wait["wait_event_type"] == "Lock":
+                break
+        task.cancel()  # cancelled again while it withdraws
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await blocker.execute("ROLLBACK")
+    async with asyncio.timeout(10):
+        while True:  # the server sees the session end at once, and reports it a bit later
+            gone = await (
+                await db.execute(
+                    "SELECT count(*) AS n FROM pg_stat_activity WHERE pid = %s", (pid,)
+                )
+            ).fetchone()
+            if gone is not None and gone["n"] == 0:
+                break
+            await asyncio.sleep(0.01)
+    await app.close()

@@ -80,11 +80,13 @@ class Listener:
                 delay = min(delay * 2, 5.0)
             finally:
                 if conn is not None:
-                    if self._announce and not conn.closed:
-                        with contextlib.suppress(Exception):
-                            async with asyncio.timeout(2):
-                                await self._withdraw_on(conn)
-                    await conn.close()
+                    try:
+                        if self._announce and not conn.closed:
+                            with contextlib.suppress(Exception):
+                                async with asyncio.timeout(2):
+                                    await self._withdraw_on(conn)
+                    finally:  # even when cancelled again while withdrawing
+                        await conn.close()
 
     async def _pump(self, conn: AsyncConn) -> None:
         while True:
