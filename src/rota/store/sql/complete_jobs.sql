@@ -1,8 +1,10 @@
 -- Record successful runs in one statement: jobs -> succeeded, a job_runs row and a
 -- transition event each, and outcome NOTIFYs, all in one transaction.
 -- Fencing: a row changes only if this worker still holds that attempt's lease
--- (id, attempt, locked_by, status = 'running'). The result lists the positions (from 1) of
--- the completions that took; the others were fenced out.
+-- (id, attempt, locked_by; a job has a holder only while it runs, migration 0009, so the
+-- status is not tested: that would let the planner scan every running job instead of using
+-- the primary key). The result lists the positions (from 1) of the completions that took;
+-- the others were fenced out.
 WITH input AS (
     SELECT *
     FROM unnest(%(ids)s::uuid[], %(attempts)s::integer[], %(results)s::text[])
@@ -19,7 +21,6 @@ done AS (
     WHERE j.id = i.id
         AND j.attempt = i.attempt
         AND j.locked_by = %(worker_id)s
-        AND j.status = 'running'
     RETURNING j.id, j.type, j.queue, j.tenant_id, j.attempt, j.run_id, j.started_at, i.position
 ),
 runs AS (

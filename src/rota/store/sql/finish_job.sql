@@ -1,6 +1,6 @@
 -- End one run that did not succeed: back to queued (retry with backoff) or to failed,
 -- poisoned or cancelled. The core's next_state() chose the status; this statement only applies
--- it, fenced by (id, attempt, locked_by, status = 'running') like complete_jobs.sql, and writes
+-- it, fenced by (id, attempt, locked_by) like complete_jobs.sql, and writes
 -- the job_runs row, the transition event and, for terminal states, the outcome NOTIFY.
 WITH done AS (
     UPDATE {schema}.jobs AS j
@@ -17,7 +17,6 @@ WITH done AS (
     WHERE j.id = %(id)s
         AND j.attempt = %(attempt)s
         AND j.locked_by = %(worker_id)s
-        AND j.status = 'running'
     RETURNING j.id, j.type, j.queue, j.tenant_id, j.attempt, j.run_id, j.started_at, j.status
 ),
 runs AS (

@@ -1,5 +1,5 @@
--- Persist a handler's progress report, fenced by the run's lease, with a progress event and
--- a NOTIFY for live watchers. No row back means the lease was lost.
+-- Persist a handler's progress report, fenced by the run's lease as in complete_jobs.sql,
+-- with a progress event and a NOTIFY for live watchers. No row back means the lease was lost.
 WITH updated AS (
     UPDATE {schema}.jobs
     SET progress = %(progress)s,
@@ -7,7 +7,6 @@ WITH updated AS (
     WHERE id = %(id)s
         AND attempt = %(attempt)s
         AND locked_by = %(worker_id)s
-        AND status = 'running'
     RETURNING id, tenant_id, attempt
 ),
 events AS (

@@ -17,7 +17,6 @@ WITH released AS (
     WHERE j.id = r.id
         AND j.attempt = r.attempt
         AND j.locked_by = %(worker_id)s
-        AND j.status = 'running'
     RETURNING j.id, j.queue, j.tenant_id, j.attempt, j.status
 ),
 events AS (

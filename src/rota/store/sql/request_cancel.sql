@@ -4,7 +4,7 @@ WITH requested AS (
     UPDATE {schema}.jobs
     SET cancel_requested = true
     WHERE id = %(id)s
-        AND status = 'running'
+        AND locked_by IS NOT NULL  -- running (migration 0009), by the primary key
     RETURNING id, tenant_id, attempt
 ),
 events AS (

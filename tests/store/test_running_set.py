@@ -1,0 +1,164 @@
+"""A worker's statements on its own running jobs (completion, failure, progress, lease renewal,
+release, an operator's cancel) read those jobs by primary key, however many other jobs run and
+whatever the table's statistics say: statistics gathered while nothing ran made the planner
+scan every running job for each statement (migration 0009)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import psycopg
+import pytest
+from psycopg import sql
+
+import rota
+from rota.core.job import Job
+from rota.store.queries import Queries, positional
+
+QUEUED = 4000  # enough that reading the whole table costs the planner more than the key
+RUNNING = 120  # of them claimed by the worker; the statement touches BATCH of those
+BATCH = 3
+
+
+def rows_read_from_jobs(plan: dict[str, Any]) -> int:
+    """Rows the plan's scans of ``jobs`` returned, over all their loops."""
+    own = 0
+    if plan.get("Relation Name") == "jobs" and "Scan" in plan["Node Type"]:
+        own = int(plan["Actual Rows"]) * int(plan["Actual Loops"])
+    return own + sum(rows_read_from_jobs(child) for child in plan.get("Plans", []))
+
+
+def params_for(statement: str, worker_id: uuid.UUID, jobs: list[Job]) -> dict[str, Any]:
+    ids = [job.id for job in jobs]
+    attempts = [job.attempt for job in jobs]
+    channel = "rota_test_unused"
+    one = jobs[0]
+    return {
+        "complete_jobs": {
+            "worker_id": worker_id,
+            "ids": ids,
+            "attempts": attempts,
+            "results": None,
+            "outcome_channel": channel,
+        },
+        "finish_job": {
+            "worker_id": worker_id,
+            "id": one.id,
+            "attempt": one.attempt,
+            "status": "failed",
+            "error": json.dumps({"code": "boom", "message": "boom"}),
+            "error_code": "boom",
+            "message": "boom",
+            "delay_seconds": 0.0,
+            "outcome_channel": channel,
+        },
+        "record_progress": {
+            "worker_id": worker_id,
+            "id": one.id,
+            "attempt": one.attempt,
+            "progress": 50,
+            "message": "half",
+        },
+        "extend_leases": {
+            "worker_id": worker_id,
+            "ids": ids,
+            "attempts": attempts,
+            "lease_seconds": 60,
+        },
+        "release_jobs": {
+            "worker_id": worker_id,
+            "ids": ids,
+            "attempts": attempts,
+            "message": "released",
+            "jobs_channel": channel,
+        },
+        "request_cancel": {"id": one.id, "message": "stop", "control_channel": channel},
+    }[statement]
+
+
+@pytest.mark.parametrize("plan", ["custom", "generic"])
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "complete_jobs",
+        "finish_job",
+        "record_progress",
+        "extend_leases",
+        "release_jobs",
+        "request_cancel",
+    ],
+)
+async def test_a_statement_on_a_few_running_jobs_reads_only_those(
+    statement: str,
+    plan: str,
+    make_app: Callable[..., rota.App],
+    db: psycopg.AsyncConnection[Any],
+    schema: str,
+) -> None:
+    app = make_app()
+
+    @app.job("r.noop")
+    async def noop(ctx: rota.JobContext, payload: dict[str, Any]) -> None:
+        return None
+
+    await app.enqueue_many(
+        [rota.JobRequest("r.noop", {"n": n}, tenant_id="acme") for n in range(QUEUED)]
+    )
+    # Statistics taken while nothing runs, and kept: the planner then expects no running job.
+    await db.execute("ALTER TABLE jobs SET (autovacuum_enabled = off)")
+    await db.execute("ANALYZE jobs")
+    worker_id = uuid.uuid4()
+    claimed = await app.jobs_store().claim_jobs(
+        worker_id=worker_id,
+        queues=["default"],
+        excluded_types=[],
+        limit=RUNNING,
+        lease_seconds=60,
+    )
+    assert len(claimed) == RUNNING
+    params = params_for(statement, worker_id, claimed[:BATCH])
+    statement_text = getattr(Queries(schema), statement)
+    await db.execute("BEGIN")
+    try:
+        if plan == "custom":  # planned for these values
+            cursor = await db.execute(
+                sql.SQL("EXPLAIN (ANALYZE, FORMAT JSON) ") + sql.SQL(statement_text), params
+            )
+        else:  # planned once for any values, as a prepared statement may come to be
+            await db.execute("SET LOCAL plan_cache_mode = force_generic_plan")
+            numbered = positional(statement_text)
+            await db.execute(sql.SQL("PREPARE explained AS ") + sql.SQL(numbered.text))
+            values = sql.SQL(", ").join(sql.Literal(v) for v in numbered.params(params))
+            cursor = await db.execute(
+                sql.SQL("EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE explained ({})").format(values)
+            )
+        row = await cursor.fetchone()
+    finally:
+        await db.execute("ROLLBACK")
+        await db.execute("DEALLOCATE ALL")
+    assert row is not None
+    [explained] = row["QUERY PLAN"]
+    assert rows_read_from_jobs(explained["Plan"]) <= BATCH
+    await app.close()
+
+
+async def test_a_job_has_a_lease_holder_exactly_while_it_runs(
+    make_app: Callable[..., rota.App], db: psycopg.AsyncConnection[Any]
+) -> None:
+    """What lets those statements fence by holder alone: the database refuses a running job
+    without one, and a holder on a job that does not run."""
+    app = make_app()
+
+    @app.job("r.noop")
+    async def noop(ctx: rota.JobContext, payload: dict[str, Any]) -> None:
+        return None
+
+    job = await app.enqueue("r.noop", {}, tenant_id="acme")
+    with pytest.raises(psycopg.errors.CheckViolation):
+        await db.execute("UPDATE jobs SET status = 'running' WHERE id = %s", (job.id,))
+    with pytest.raises(psycopg.errors.CheckViolation):
+        await db.execute("UPDATE jobs SET locked_by = gen_random_uuid() WHERE id = %s", (job.id,))
+    await app.close()
