@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable
-from typing import Any
+from typing import Any, LiteralString
 
 import psycopg
 import pytest
@@ -24,11 +24,41 @@ BATCH = 3
 
 
 def rows_read_from_jobs(plan: dict[str, Any]) -> int:
-    """Rows the plan's scans of ``jobs`` returned, over all their loops."""
+    """Rows the plan's scans of ``jobs`` read (returned or filtered out), over all loops."""
     own = 0
     if plan.get("Relation Name") == "jobs" and "Scan" in plan["Node Type"]:
-        own = int(plan["Actual Rows"]) * int(plan["Actual Loops"])
+        read = int(plan["Actual Rows"]) + int(plan.get("Rows Removed by Filter", 0))
+        own = read * int(plan["Actual Loops"])
     return own + sum(rows_read_from_jobs(child) for child in plan.get("Plans", []))
+
+
+async def explained(
+    db: psycopg.AsyncConnection[Any], plan: str, text: LiteralString, params: dict[str, Any]
+) -> dict[str, Any]:
+    """The executed plan of ``text`` (rolled back): planned for these values ("custom") or
+    once for any values ("generic"), as a prepared statement may come to be."""
+    await db.execute("BEGIN")
+    try:
+        if plan == "custom":
+            cursor = await db.execute(
+                sql.SQL("EXPLAIN (ANALYZE, FORMAT JSON) ") + sql.SQL(text),
+                params,
+            )
+        else:
+            await db.execute("SET LOCAL plan_cache_mode = force_generic_plan")
+            numbered = positional(text)
+            await db.execute(sql.SQL("PREPARE explained AS ") + sql.SQL(numbered.text))
+            values = sql.SQL(", ").join(sql.Literal(v) for v in numbered.params(params))
+            cursor = await db.execute(
+                sql.SQL("EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE explained ({})").format(values)
+            )
+        row = await cursor.fetchone()
+    finally:
+        await db.execute("ROLLBACK")
+        await db.execute("DEALLOCATE ALL")
+    assert row is not None
+    [result] = row["QUERY PLAN"]
+    return dict(result["Plan"])
 
 
 def params_for(statement: str, worker_id: uuid.UUID, jobs: list[Job]) -> dict[str, Any]:
@@ -119,29 +149,9 @@ async def test_a_statement_on_a_few_running_jobs_reads_only_those(
         lease_seconds=60,
     )
     assert len(claimed) == RUNNING
-    params = params_for(statement, worker_id, claimed[:BATCH])
-    statement_text = getattr(Queries(schema), statement)
-    await db.execute("BEGIN")
-    try:
-        if plan == "custom":  # planned for these values
-            cursor = await db.execute(
-                sql.SQL("EXPLAIN (ANALYZE, FORMAT JSON) ") + sql.SQL(statement_text), params
-            )
-        else:  # planned once for any values, as a prepared statement may come to be
-            await db.execute("SET LOCAL plan_cache_mode = force_generic_plan")
-            numbered = positional(statement_text)
-            await db.execute(sql.SQL("PREPARE explained AS ") + sql.SQL(numbered.text))
-            values = sql.SQL(", ").join(sql.Literal(v) for v in numbered.params(params))
-            cursor = await db.execute(
-                sql.SQL("EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE explained ({})").format(values)
-            )
-        row = await cursor.fetchone()
-    finally:
-        await db.execute("ROLLBACK")
-        await db.execute("DEALLOCATE ALL")
-    assert row is not None
-    [explained] = row["QUERY PLAN"]
-    assert rows_read_from_jobs(explained["Plan"]) <= BATCH
+    text = getattr(Queries(schema), statement)
+    plan_read = await explained(db, plan, text, params_for(statement, worker_id, claimed[:BATCH]))
+    assert rows_read_from_jobs(plan_read) <= BATCH
     await app.close()
 
 
@@ -161,4 +171,30 @@ async def test_a_job_has_a_lease_holder_exactly_while_it_runs(
         await db.execute("UPDATE jobs SET status = 'running' WHERE id = %s", (job.id,))
     with pytest.raises(psycopg.errors.CheckViolation):
         await db.execute("UPDATE jobs SET locked_by = gen_random_uuid() WHERE id = %s", (job.id,))
+    await app.close()
+
+
+@pytest.mark.parametrize("plan", ["custom", "generic"])
+async def test_cancelling_a_queued_job_reads_only_that_job_however_many_are_queued(
+    plan: str,
+    make_app: Callable[..., rota.App],
+    db: psycopg.AsyncConnection[Any],
+    schema: str,
+) -> None:
+    app = make_app()
+
+    @app.job("r.noop")
+    async def noop(ctx: rota.JobContext, payload: dict[str, Any]) -> None:
+        return None
+
+    requests = [rota.JobRequest("r.noop", {"n": n}, tenant_id="acme") for n in range(QUEUED)]
+    await app.enqueue_many(requests)
+    # Statistics taken once everything ran: the planner then expects no queued job.
+    await db.execute("ALTER TABLE jobs SET (autovacuum_enabled = off)")
+    await db.execute("UPDATE jobs SET status = 'succeeded', finished_at = now()")
+    await db.execute("ANALYZE jobs")
+    [job, *_] = await app.enqueue_many(requests)
+    params = {"id": job.id, "message": "stop", "outcome_channel": "rota_test_unused"}
+    plan_read = await explained(db, plan, Queries(schema).cancel_queued_job, params)
+    assert rows_read_from_jobs(plan_read) <= 1
     await app.close()

@@ -1,10 +1,12 @@
--- Cancel a queued job at once (the caller holds its row lock from lock_job.sql).
+-- Cancel a queued job at once. The caller holds its row lock from lock_job.sql and saw it
+-- queued, so the row is found by primary key alone: testing status = 'queued' here would let
+-- the planner scan every queued job through a claim index whenever the statistics were taken
+-- while none was queued (ADR 0009).
 WITH cancelled AS (
     UPDATE {schema}.jobs
     SET status = 'cancelled',
         finished_at = now()
     WHERE id = %(id)s
-        AND status = 'queued'
     RETURNING id, type, queue, tenant_id, attempt
 ),
 events AS (
