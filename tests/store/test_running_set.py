@@ -41,7 +41,7 @@ async def explained(
     try:
         if plan == "custom":
             cursor = await db.execute(
-                sql.SQL("EXPLAIN (ANALYZE, FORMAT JSON) ") + sql.SQL(text),
+                sql.SQL("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) ") + sql.SQL(text),
                 params,
             )
         else:
@@ -50,7 +50,9 @@ async def explained(
             await db.execute(sql.SQL("PREPARE explained AS ") + sql.SQL(numbered.text))
             values = sql.SQL(", ").join(sql.Literal(v) for v in numbered.params(params))
             cursor = await db.execute(
-                sql.SQL("EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE explained ({})").format(values)
+                sql.SQL("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) EXECUTE explained ({})").format(
+                    values
+                )
             )
         row = await cursor.fetchone()
     finally:
@@ -59,6 +61,14 @@ async def explained(
     assert row is not None
     [result] = row["QUERY PLAN"]
     return dict(result["Plan"])
+
+
+def pages_read_from_jobs(plan: dict[str, Any]) -> int:
+    """Pages of ``jobs`` and its indexes the plan's scans of ``jobs`` touched."""
+    own = 0
+    if plan.get("Relation Name") == "jobs" and "Scan" in plan["Node Type"]:
+        own = int(plan["Shared Hit Blocks"]) + int(plan["Shared Read Blocks"])
+    return own + sum(pages_read_from_jobs(child) for child in plan.get("Plans", []))
 
 
 def params_for(statement: str, worker_id: uuid.UUID, jobs: list[Job]) -> dict[str, Any]:
