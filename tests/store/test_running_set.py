@@ -23,6 +23,29 @@ RUNNING = 120  # of them claimed by the worker; the statement touches BATCH of t
 BATCH = 3
 
 
+NOOP = "r.noop"
+
+
+def noop_app(make_app: Callable[..., rota.App]) -> rota.App:
+    app = make_app()
+
+    @app.job(NOOP)
+    async def noop(ctx: rota.JobContext, payload: dict[str, Any]) -> None:
+        return None
+
+    return app
+
+
+def noop_jobs(tenant_id: str, count: int) -> list[rota.JobRequest]:
+    return [rota.JobRequest(NOOP, {"n": n}, tenant_id=tenant_id) for n in range(count)]
+
+
+async def keep_statistics(db: psycopg.AsyncConnection[Any]) -> None:
+    """Gather the table's statistics now, and keep them: autovacuum would refresh them."""
+    await db.execute("ALTER TABLE jobs SET (autovacuum_enabled = off)")
+    await db.execute("ANALYZE jobs")
+
+
 def rows_read_from_jobs(plan: dict[str, Any]) -> int:
     """Rows the plan's scans of ``jobs`` read (returned or filtered out), over all loops."""
     own = 0
@@ -138,18 +161,10 @@ async def test_a_statement_on_a_few_running_jobs_reads_only_those(
     db: psycopg.AsyncConnection[Any],
     schema: str,
 ) -> None:
-    app = make_app()
-
-    @app.job("r.noop")
-    async def noop(ctx: rota.JobContext, payload: dict[str, Any]) -> None:
-        return None
-
-    await app.enqueue_many(
-        [rota.JobRequest("r.noop", {"n": n}, tenant_id="acme") for n in range(QUEUED)]
-    )
+    app = noop_app(make_app)
+    await app.enqueue_many(noop_jobs("acme", QUEUED))
     # Statistics taken while nothing runs, and kept: the planner then expects no running job.
-    await db.execute("ALTER TABLE jobs SET (autovacuum_enabled = off)")
-    await db.execute("ANALYZE jobs")
+    await keep_statistics(db)
     worker_id = uuid.uuid4()
     claimed = await app.jobs_store().claim_jobs(
         worker_id=worker_id,
@@ -170,13 +185,8 @@ async def test_a_job_has_a_lease_holder_exactly_while_it_runs(
 ) -> None:
     """What lets those statements fence by holder alone: the database refuses a running job
     without one, and a holder on a job that does not run."""
-    app = make_app()
-
-    @app.job("r.noop")
-    async def noop(ctx: rota.JobContext, payload: dict[str, Any]) -> None:
-        return None
-
-    job = await app.enqueue("r.noop", {}, tenant_id="acme")
+    app = noop_app(make_app)
+    job = await app.enqueue(NOOP, {}, tenant_id="acme")
     with pytest.raises(psycopg.errors.CheckViolation):
         await db.execute("UPDATE jobs SET status = 'running' WHERE id = %s", (job.id,))
     with pytest.raises(psycopg.errors.CheckViolation):
@@ -191,19 +201,12 @@ async def test_cancelling_a_queued_job_reads_only_that_job_however_many_are_queu
     db: psycopg.AsyncConnection[Any],
     schema: str,
 ) -> None:
-    app = make_app()
-
-    @app.job("r.noop")
-    async def noop(ctx: rota.JobContext, payload: dict[str, Any]) -> None:
-        return None
-
-    requests = [rota.JobRequest("r.noop", {"n": n}, tenant_id="acme") for n in range(QUEUED)]
-    await app.enqueue_many(requests)
+    app = noop_app(make_app)
+    await app.enqueue_many(noop_jobs("acme", QUEUED))
     # Statistics taken once everything ran: the planner then expects no queued job.
-    await db.execute("ALTER TABLE jobs SET (autovacuum_enabled = off)")
     await db.execute("UPDATE jobs SET status = 'succeeded', finished_at = now()")
-    await db.execute("ANALYZE jobs")
-    [job, *_] = await app.enqueue_many(requests)
+    await keep_statistics(db)
+    [job, *_] = await app.enqueue_many(noop_jobs("acme", QUEUED))
     params = {"id": job.id, "message": "stop", "outcome_channel": "rota_test_unused"}
     plan_read = await explained(db, plan, Queries(schema).cancel_queued_job, params)
     assert rows_read_from_jobs(plan_read) <= 1

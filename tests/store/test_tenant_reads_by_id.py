@@ -13,7 +13,14 @@ import pytest
 
 import rota
 from rota.store.queries import Queries
-from tests.store.test_running_set import QUEUED, explained, pages_read_from_jobs
+from tests.store.test_running_set import (
+    QUEUED,
+    explained,
+    keep_statistics,
+    noop_app,
+    noop_jobs,
+    pages_read_from_jobs,
+)
 
 OLD_HAND = 20000  # jobs of a tenant the statistics know
 
@@ -27,23 +34,13 @@ async def test_one_job_of_a_new_tenant_is_read_by_its_key(
     db: psycopg.AsyncConnection[Any],
     schema: str,
 ) -> None:
-    app = make_app()
-
-    @app.job("r.noop")
-    async def noop(ctx: rota.JobContext, payload: dict[str, Any]) -> None:
-        return None
-
-    await app.enqueue_many(
-        [rota.JobRequest("r.noop", {"n": n}, tenant_id="old-hand") for n in range(OLD_HAND)]
-    )
+    app = noop_app(make_app)
+    await app.enqueue_many(noop_jobs("old-hand", OLD_HAND))
     # The old tenant's jobs ran (each a new row version, as claims and completions make), and
     # statistics were taken before the new tenant's first job, and kept.
-    await db.execute("ALTER TABLE jobs SET (autovacuum_enabled = off)")
     await db.execute("UPDATE jobs SET status = 'succeeded', finished_at = now()")
-    await db.execute("ANALYZE jobs")
-    [job, *_] = await app.enqueue_many(
-        [rota.JobRequest("r.noop", {"n": n}, tenant_id="newcomer") for n in range(QUEUED)]
-    )
+    await keep_statistics(db)
+    [job, *_] = await app.enqueue_many(noop_jobs("newcomer", QUEUED))
     params = {
         "id": job.id,
         "all_tenants": False,
