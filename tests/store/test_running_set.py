@@ -86,12 +86,12 @@ async def explained(
     return dict(result["Plan"])
 
 
-def pages_read_from_jobs(plan: dict[str, Any]) -> int:
-    """Pages of ``jobs`` and its indexes the plan's scans of ``jobs`` touched."""
+def pages_read_from_jobs(plan: dict[str, Any], table: str = "jobs") -> int:
+    """Pages of ``table`` and its indexes the plan's scans of ``table`` touched."""
     own = 0
-    if plan.get("Relation Name") == "jobs" and "Scan" in plan["Node Type"]:
+    if plan.get("Relation Name") == table and "Scan" in plan["Node Type"]:
         own = int(plan["Shared Hit Blocks"]) + int(plan["Shared Read Blocks"])
-    return own + sum(pages_read_from_jobs(child) for child in plan.get("Plans", []))
+    return own + sum(pages_read_from_jobs(child, table) for child in plan.get("Plans", []))
 
 
 def params_for(statement: str, worker_id: uuid.UUID, jobs: list[Job]) -> dict[str, Any]:

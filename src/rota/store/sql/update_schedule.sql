@@ -1,4 +1,5 @@
--- Pause, resume or change a schedule (tenant-scoped). The caller computed next_run_at.
+-- Pause, resume or change a schedule (tenant-scoped, by primary key as in get_schedule.sql).
+-- The caller computed next_run_at.
 UPDATE {schema}.scheduled_jobs
 SET is_paused = %(is_paused)s,
     payload = %(payload)s::jsonb,
@@ -11,5 +12,5 @@ SET is_paused = %(is_paused)s,
     next_run_at = %(next_run_at)s,
     updated_at = now()
 WHERE id = %(id)s
-    AND (%(all_tenants)s OR tenant_id = %(tenant_id)s)
+    AND (%(all_tenants)s OR (tenant_id = %(tenant_id)s) IS TRUE)
 RETURNING *
