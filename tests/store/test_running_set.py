@@ -40,10 +40,22 @@ def noop_jobs(tenant_id: str, count: int) -> list[rota.JobRequest]:
     return [rota.JobRequest(NOOP, {"n": n}, tenant_id=tenant_id) for n in range(count)]
 
 
-async def keep_statistics(db: psycopg.AsyncConnection[Any]) -> None:
+async def keep_statistics(db: psycopg.AsyncConnection[Any], table: str = "jobs") -> None:
     """Gather the table's statistics now, and keep them: autovacuum would refresh them."""
-    await db.execute("ALTER TABLE jobs SET (autovacuum_enabled = off)")
-    await db.execute("ANALYZE jobs")
+    name = sql.Identifier(table)
+    await db.execute(sql.SQL("ALTER TABLE {} SET (autovacuum_enabled = off)").format(name))
+    await db.execute(sql.SQL("ANALYZE {}").format(name))
+
+
+async def run_all_and_keep_statistics(
+    app: rota.App, db: psycopg.AsyncConnection[Any], tenant_id: str, count: int
+) -> None:
+    """``count`` jobs of ``tenant_id`` that all ran (each a new row version, as claims and
+    completions make), then statistics gathered and kept: the planner expects no queued job,
+    and none of a tenant it has not seen."""
+    await app.enqueue_many(noop_jobs(tenant_id, count))
+    await db.execute("UPDATE jobs SET status = 'succeeded', finished_at = now()")
+    await keep_statistics(db)
 
 
 def rows_read_from_jobs(plan: dict[str, Any]) -> int:
@@ -86,12 +98,12 @@ async def explained(
     return dict(result["Plan"])
 
 
-def pages_read_from_jobs(plan: dict[str, Any], table: str = "jobs") -> int:
+def pages_read(plan: dict[str, Any], table: str) -> int:
     """Pages of ``table`` and its indexes the plan's scans of ``table`` touched."""
     own = 0
     if plan.get("Relation Name") == table and "Scan" in plan["Node Type"]:
         own = int(plan["Shared Hit Blocks"]) + int(plan["Shared Read Blocks"])
-    return own + sum(pages_read_from_jobs(child, table) for child in plan.get("Plans", []))
+    return own + sum(pages_read(child, table) for child in plan.get("Plans", []))
 
 
 def params_for(statement: str, worker_id: uuid.UUID, jobs: list[Job]) -> dict[str, Any]:
@@ -202,10 +214,7 @@ async def test_cancelling_a_queued_job_reads_only_that_job_however_many_are_queu
     schema: str,
 ) -> None:
     app = noop_app(make_app)
-    await app.enqueue_many(noop_jobs("acme", QUEUED))
-    # Statistics taken once everything ran: the planner then expects no queued job.
-    await db.execute("UPDATE jobs SET status = 'succeeded', finished_at = now()")
-    await keep_statistics(db)
+    await run_all_and_keep_statistics(app, db, "acme", QUEUED)
     [job, *_] = await app.enqueue_many(noop_jobs("acme", QUEUED))
     params = {"id": job.id, "message": "stop", "outcome_channel": "rota_test_unused"}
     plan_read = await explained(db, plan, Queries(schema).cancel_queued_job, params)
