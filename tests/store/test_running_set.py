@@ -73,6 +73,7 @@ async def explained(
     """The executed plan of ``text`` (rolled back): planned for these values ("custom") or
     once for any values ("generic"), as a prepared statement may come to be."""
     await db.execute("BEGIN")
+    prepared = False
     try:
         if plan == "custom":
             cursor = await db.execute(
@@ -83,6 +84,7 @@ async def explained(
             await db.execute("SET LOCAL plan_cache_mode = force_generic_plan")
             numbered = positional(text)
             await db.execute(sql.SQL("PREPARE explained AS ") + sql.SQL(numbered.text))
+            prepared = True
             values = sql.SQL(", ").join(sql.Literal(v) for v in numbered.params(params))
             cursor = await db.execute(
                 sql.SQL("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) EXECUTE explained ({})").format(
@@ -92,7 +94,8 @@ async def explained(
         row = await cursor.fetchone()
     finally:
         await db.execute("ROLLBACK")
-        await db.execute("DEALLOCATE ALL")
+        if prepared:  # not undone by the rollback; DEALLOCATE ALL would drop psycopg's own
+            await db.execute("DEALLOCATE explained")
     assert row is not None
     [result] = row["QUERY PLAN"]
     return dict(result["Plan"])
@@ -219,4 +222,28 @@ async def test_cancelling_a_queued_job_reads_only_that_job_however_many_are_queu
     params = {"id": job.id, "message": "stop", "outcome_channel": "rota_test_unused"}
     plan_read = await explained(db, plan, Queries(schema).cancel_queued_job, params)
     assert rows_read_from_jobs(plan_read) <= 1
+    await app.close()
+
+
+@pytest.mark.parametrize("plan", ["custom", "generic"])
+async def test_a_wake_up_claim_reads_only_the_named_jobs_however_many_are_queued(
+    plan: str,
+    make_app: Callable[..., rota.App],
+    db: psycopg.AsyncConnection[Any],
+    schema: str,
+) -> None:
+    """The claim by id (an idle worker woken by a NOTIFY naming new jobs) probes the primary
+    key: with statistics that saw nothing queued, it read every queued job of its queues."""
+    app = noop_app(make_app)
+    await run_all_and_keep_statistics(app, db, "acme", QUEUED)
+    named = (await app.enqueue_many(noop_jobs("acme", QUEUED)))[-BATCH:]
+    params = {
+        "worker_id": uuid.uuid4(),
+        "ids": [job.id for job in named],
+        "queues": ["default"],
+        "limit": 10,
+        "lease_seconds": 60,
+    }
+    plan_read = await explained(db, plan, Queries(schema).claim_jobs_by_id, params)
+    assert rows_read_from_jobs(plan_read) <= 2 * BATCH  # found, then updated
     await app.close()

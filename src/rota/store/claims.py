@@ -49,10 +49,9 @@ class ClaimStore:
         # The fair claim's own connection, with generic plans: PostgreSQL would otherwise
         # re-plan the claim on every execution (about 1 ms of its 2.6), while the generic plan
         # of this statement is as good. The claim by id runs here too, so that an idle
-        # worker's wake-up takes no pool checkout (its generic plan reads the named queues'
-        # due jobs or probes the primary key, by their counts: few, when it runs). Other
-        # statements keep the pool's default, since for some of them (the FIFO claim) the
-        # generic plan is worse.
+        # worker's wake-up takes no pool checkout (its plan can only probe the primary key,
+        # see claim_jobs_by_id.sql). Other statements keep the pool's default, since for
+        # some of them (the FIFO claim) the generic plan is worse.
         self._claim_conn = OwnConnection(
             db, "rota-claim", session={"plan_cache_mode": "force_generic_plan"}
         )
