@@ -234,7 +234,9 @@ class ClaimStore:
         with translated():
             async with self.db.connection() as conn:
                 cursor = await conn.execute(
-                    self.q.tenant_stats, {"tenant_id": tenant_id, "limit": limit}
+                    self.q.tenant_stats,
+                    {"tenant_id": tenant_id, "limit": limit},
+                    prepare=False,  # planned for its values: see tenant_stats.sql
                 )
                 return await cursor.fetchall()
 

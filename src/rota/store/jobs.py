@@ -490,7 +490,7 @@ class JobStore:
         }
         async with self._conn() as c:
             with translated():
-                cursor = await c.execute(self.q.list_jobs, params)
+                cursor = await c.execute(self.q.list_jobs, params, prepare=False)
                 return [job_from_row(row) for row in await cursor.fetchall()]
 
     async def list_job_events(
@@ -505,7 +505,7 @@ class JobStore:
     async def count_jobs(self, scope: Scope) -> list[dict[str, Any]]:
         async with self._conn() as c:
             with translated():
-                cursor = await c.execute(self.q.count_jobs, scope.params())
+                cursor = await c.execute(self.q.count_jobs, scope.params(), prepare=False)
                 return await cursor.fetchall()
 
     async def cancel_job(self, job_id: UUID, scope: Scope, message: str) -> JobStatus:

@@ -119,7 +119,9 @@ class ScheduleStore:
         with translated():
             async with self.db.connection() as conn:
                 cursor = await conn.execute(
-                    self.q.list_schedules, {"limit": limit, **scope.params()}
+                    self.q.list_schedules,
+                    {"limit": limit, **scope.params()},
+                    prepare=False,  # planned for its values: see list_schedules.sql
                 )
                 return await cursor.fetchall()
 

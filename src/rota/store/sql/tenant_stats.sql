@@ -1,5 +1,8 @@
 -- Per tenant: queued depth, running count and the age of its oldest due queued job, for
 -- operators (API, CLI, metrics). Scans the queued and running partial indexes only.
+-- Run unprepared, so it is planned for each call's values: the filters that do not apply
+-- fold away. A prepared statement's generic plan, which PostgreSQL keeps once one session
+-- has asked for every tenant a few times, cannot use the running index by tenant.
 SELECT COALESCE(tenant_id, '') AS tenant_id,
     count(*) FILTER (WHERE status = 'queued') AS queued,
     count(*) FILTER (WHERE status = 'running') AS running,
