@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import atexit
-import contextlib
 import json
 import logging
 import threading
@@ -33,6 +32,7 @@ from rota.core.auth import OPERATOR_TENANT, Principal, check_scopes
 from rota.core.events import OutcomeEvent
 from rota.core.job import EnqueuedJob, Job, JobStatus
 from rota.core.limits import RateLimit
+from rota.core.loops import stop_tasks
 from rota.core.registry import (
     TENANT_MAX_LENGTH,
     Handler,
@@ -383,9 +383,7 @@ class App:
             # The listener withdraws its announcement and closes its connection as it ends
             # (within a few seconds at most): waited for here, so that closing this iterator
             # leaves nothing behind, even if the event loop ends next.
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await stop_tasks(task)
 
     # -- tenants' schedules ------------------------------------------------------------------
 

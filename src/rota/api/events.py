@@ -12,6 +12,7 @@ from collections import defaultdict
 from collections.abc import AsyncIterator
 from uuid import UUID
 
+from rota.core.loops import stop_tasks, wait_event
 from rota.store.db import Database
 from rota.store.listen import Listener
 
@@ -32,14 +33,11 @@ class EventHub:
     async def start(self) -> None:
         if self._task is None:
             self._task = asyncio.create_task(self._listener.run(), name="rota-event-hub")
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._listener.connected.wait(), timeout=5)
+            await wait_event(self._listener.connected, 5)
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await stop_tasks(self._task)
             self._task = None
 
     @contextlib.asynccontextmanager

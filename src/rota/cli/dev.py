@@ -18,6 +18,7 @@ from rota.api.app import create_api
 from rota.app import App
 from rota.cli.common import app_option, handle_errors, open_app, run
 from rota.core.job import JobStatus
+from rota.core.loops import stop_tasks
 from rota.errors import ConfigError
 
 _FEED_SECONDS = 10.0
@@ -72,9 +73,8 @@ async def _serve(
         await worker_task
     finally:
         server.should_exit = True
-        for task in helpers[1:]:
-            task.cancel()
-        await asyncio.gather(*helpers, return_exceptions=True)
+        await stop_tasks(*helpers[1:])
+        await asyncio.gather(helpers[0], return_exceptions=True)  # the server, told to exit
         if not worker_task.done():
             worker.stop()
             await asyncio.gather(worker_task, return_exceptions=True)

@@ -4,10 +4,10 @@ into the next single ``complete_jobs`` statement. Idle, a completion is written 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections import deque
 from uuid import UUID
 
+from rota.core.loops import stop_tasks
 from rota.store.db import OwnConnection
 from rota.store.jobs import Completion, JobStore
 
@@ -28,9 +28,7 @@ class Completer:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await stop_tasks(self._task)
         await self._conn.close()
 
     async def complete(self, completion: Completion) -> bool:

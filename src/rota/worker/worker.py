@@ -33,6 +33,7 @@ from rota.core.job import (
     Outcome,
     Succeeded,
 )
+from rota.core.loops import stop_tasks, wait_event
 from rota.core.registry import JobType, Registry
 from rota.core.states import next_state
 from rota.errors import DatabaseError, UnknownJobType
@@ -173,8 +174,7 @@ class Worker:
             ),
         ]
         try:
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(listener.connected.wait(), timeout=5)
+            await wait_event(listener.connected, 5)
             self.started.set()
             log.info(
                 "worker started",
@@ -186,9 +186,7 @@ class Worker:
             )
             await self._claim_loop()
         finally:
-            for task in loops:
-                task.cancel()
-            await asyncio.gather(*loops, return_exceptions=True)
+            await stop_tasks(*loops)
             await self._shutdown()
 
     async def drain(self) -> int:

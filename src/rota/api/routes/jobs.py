@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import json
@@ -29,6 +28,7 @@ from rota.api.schemas import (
     Problem,
 )
 from rota.core.job import TERMINAL_STATUSES, JobStatus
+from rota.core.loops import wait_event
 from rota.errors import NotFound
 
 router = APIRouter(prefix="/v1/tenants/{tenant}/jobs", tags=["jobs"])
@@ -243,9 +243,7 @@ async def _stream(request: Request, job_id: UUID, access: Access, after: int) ->
                 finished = row["kind"] == "transition" and row["to_status"] in terminal
             if finished:
                 return
-            try:
-                await asyncio.wait_for(wake.wait(), timeout=STREAM_KEEPALIVE_SECONDS)
-            except TimeoutError:
+            if not await wait_event(wake, STREAM_KEEPALIVE_SECONDS):
                 yield ": keep-alive\n\n"
 
 
