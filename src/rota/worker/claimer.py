@@ -49,6 +49,9 @@ class Claimer:
         self._has_tenant_caps = False
         self._caps_checked_at = 0.0
         self.wake_in: float | None = None  # when a rate limit next allows a start
+        # The last claim took jobs from a fair queue but fewer than it asked for: a fair claim
+        # takes one priority, so a later priority may have due jobs for the slots left.
+        self.look_again = False
         # Queues whose last full claim found nothing due, and the ids announced since.
         self._drained: set[str] = set()
         self._notified: dict[str, list[UUID]] = {}
@@ -82,6 +85,7 @@ class Claimer:
         self, queues: Sequence[str], limit: int, excluded_types: Sequence[str]
     ) -> list[Job]:
         self.wake_in = None
+        self.look_again = False
         if not excluded_types:
             jobs = await self._claim_notified(queues, limit)
             if jobs:
@@ -113,6 +117,7 @@ class Claimer:
             )
             self.wake_in = sooner(self.wake_in, wake_in)
             self._mark_drained([queue], full=len(jobs) >= room)
+            self.look_again = self.look_again or 0 < len(jobs) < room
             claimed += jobs
         return claimed
 

@@ -208,7 +208,7 @@ class Worker:
                     # Due jobs held back by a rate limit: wait for it, then go on.
                     await asyncio.sleep(max(self._claimer.wake_in, 0.01))
                     continue
-                if claimed and self._room() >= self._refill_at:
+                if claimed and (self._room() >= self._refill_at or self._claimer.look_again):
                     continue
                 await self._wake.wait()  # room for half a batch, or every job done
         finally:
@@ -340,8 +340,10 @@ class Worker:
                 continue
             if claimed:
                 await asyncio.sleep(0)  # the jobs just started begin before the next claim
-                if full and self._room() > 0:
-                    continue  # a partial claim means nothing more was due: wait for a wake-up
+                if (full or self._claimer.look_again) and self._room() > 0:
+                    # A partial claim means nothing more was due (wait for a wake-up), unless
+                    # it was a fair claim, which stops at its priority: look at the next.
+                    continue
             wait = self.settings.poll_interval_seconds
             if self._claimer.wake_in is not None:  # a rate limit allows the next start then
                 wait = min(wait, max(self._claimer.wake_in, 0.01))
