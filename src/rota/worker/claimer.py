@@ -49,8 +49,8 @@ class Claimer:
         self._has_tenant_caps = False
         self._caps_checked_at = 0.0
         self.wake_in: float | None = None  # when a rate limit next allows a start
-        # The last claim took jobs from a fair queue but fewer than it asked for: a fair claim
-        # takes one priority, so a later priority may have due jobs for the slots left.
+        # The last claim took jobs but fewer than it asked for: a claim takes one priority of
+        # each queue, so a later priority may have due jobs for the slots left.
         self.look_again = False
         # Queues whose last full claim found nothing due, and the ids announced since.
         self._drained: set[str] = set()
@@ -104,6 +104,7 @@ class Claimer:
                 lease_seconds=self._settings.lease_seconds,
             )
             self._mark_drained(fifo, full=len(claimed) >= limit)
+            self.look_again = 0 < len(claimed) < limit
         if fair:
             await self._refresh_caps()
             random.shuffle(fair)  # no queue is always served first

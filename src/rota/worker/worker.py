@@ -341,8 +341,8 @@ class Worker:
             if claimed:
                 await asyncio.sleep(0)  # the jobs just started begin before the next claim
                 if (full or self._claimer.look_again) and self._room() > 0:
-                    # A partial claim means nothing more was due (wait for a wake-up), unless
-                    # it was a fair claim, which stops at its priority: look at the next.
+                    # A partial claim means nothing more was due (wait for a wake-up), but a
+                    # claim stops at one priority: look again for the next.
                     continue
             wait = self.settings.poll_interval_seconds
             if self._claimer.wake_in is not None:  # a rate limit allows the next start then

@@ -1,27 +1,78 @@
--- Claim up to `limit` due jobs of the given queues for one worker, highest priority
--- (lowest number) first, then oldest run_after. One LATERAL index scan of jobs_claim_idx
--- per queue, each stopping after `limit` rows: `queue = ANY(...)` in one scan could not use
--- the index's order and sorted the whole queue (ADR 0001).
+-- Claim up to `limit` due jobs of the given queues for one worker: in each queue those of
+-- its best (lowest-numbered) priority with a due job, then across queues by priority and
+-- oldest run_after. One LATERAL index scan of jobs_claim_idx per queue, each stopping after
+-- `limit` rows: `queue = ANY(...)` in one scan could not use the index's order and sorted
+-- the whole queue (ADR 0001).
 -- FOR UPDATE SKIP LOCKED lets any number of workers claim at once without blocking or
 -- double-claiming. The attempt is counted here, at claim, so a handler that kills its process
 -- still uses up its attempts. attempt < max_attempts sits before the LIMIT so a row that can
 -- never run cannot take a slot. The claim transaction ends with this statement: no
 -- transaction stays open while handlers run.
-WITH candidates AS (
-    SELECT c.id
+WITH RECURSIVE priorities (queue, priority, is_due) AS (
+    -- Per queue, its priorities that have queued jobs, best first, one index probe each (a
+    -- loose index scan), until one has a due job: the claim takes jobs of that priority
+    -- only (the worker claims again for the next when this one had too few). Ordering due
+    -- jobs by priority and run_after in one scan instead read every later job of a better
+    -- priority (delayed jobs, retries waiting out their backoff) first.
+    SELECT q.queue, first.priority, EXISTS (
+        SELECT 1
+        FROM {schema}.jobs AS d
+        WHERE d.status = 'queued'
+            AND d.queue = q.queue
+            AND d.priority = first.priority
+            AND d.run_after <= now()
+            AND d.attempt < d.max_attempts
+            AND NOT (d.type = ANY(%(excluded_types)s::text[]))
+    )
     FROM unnest(%(queues)s::text[]) AS q(queue)
+    CROSS JOIN LATERAL (
+        SELECT priority
+        FROM {schema}.jobs
+        WHERE status = 'queued'
+            AND queue = q.queue
+        ORDER BY priority
+        LIMIT 1
+    ) AS first
+    UNION ALL
+    SELECT p.queue, next.priority, EXISTS (
+        SELECT 1
+        FROM {schema}.jobs AS d
+        WHERE d.status = 'queued'
+            AND d.queue = p.queue
+            AND d.priority = next.priority
+            AND d.run_after <= now()
+            AND d.attempt < d.max_attempts
+            AND NOT (d.type = ANY(%(excluded_types)s::text[]))
+    )
+    FROM priorities AS p
+    CROSS JOIN LATERAL (
+        SELECT priority
+        FROM {schema}.jobs
+        WHERE status = 'queued'
+            AND queue = p.queue
+            AND priority > p.priority
+        ORDER BY priority
+        LIMIT 1
+    ) AS next
+    WHERE NOT p.is_due
+),
+candidates AS (
+    SELECT c.id
+    FROM priorities AS p
     CROSS JOIN LATERAL (
         SELECT id, priority, run_after
         FROM {schema}.jobs
         WHERE status = 'queued'
-            AND queue = q.queue
+            AND queue = p.queue
+            AND priority = p.priority
             AND run_after <= now()
             AND attempt < max_attempts
             AND NOT (type = ANY(%(excluded_types)s::text[]))
-        ORDER BY priority, run_after
+        ORDER BY run_after
         LIMIT %(limit)s
         FOR UPDATE SKIP LOCKED
     ) AS c
+    WHERE p.is_due
     ORDER BY c.priority, c.run_after
     LIMIT %(limit)s
 ),
