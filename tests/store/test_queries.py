@@ -1,5 +1,6 @@
-"""Every statement file is used, every statement a store method names has a file, and every
-statement is accepted by PostgreSQL's parser and analyser against a migrated schema."""
+"""Every statement file is used, every statement a store method names has a file, every shared
+part is included by a statement, and every statement is accepted by PostgreSQL's parser and
+analyser against a migrated schema."""
 
 from __future__ import annotations
 
@@ -12,7 +13,14 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
-from rota.store.queries import Queries, compact, positional, statement_names
+from rota.store.queries import (
+    Queries,
+    compact,
+    part_names,
+    positional,
+    statement_names,
+    with_parts,
+)
 
 STORE_DIR = Path(__file__).resolve().parents[2] / "src" / "rota" / "store"
 SQL_DIR = STORE_DIR / "sql"
@@ -46,6 +54,27 @@ def test_every_statement_a_store_method_runs_has_a_file() -> None:
         if name not in statement_names()
     }
     assert not missing, f"self.q.<name> without sql/<name>.sql: {missing}"
+
+
+def test_every_shared_part_is_included_by_two_statements() -> None:
+    assert part_names() == sorted(path.stem for path in (SQL_DIR / "parts").glob("*.sql"))
+    for part in part_names():
+        including = [
+            path.stem
+            for path in SQL_DIR.glob("*.sql")
+            if f"-- part: {part}\n" in path.read_text(encoding="utf-8")
+        ]
+        assert len(including) >= 2, f"parts/{part}.sql is shared by {including} only"
+
+
+def test_a_part_line_is_replaced_by_the_part_and_an_unknown_part_is_an_error() -> None:
+    part = (SQL_DIR / "parts" / "best_priority.sql").read_text(encoding="utf-8")
+    assert with_parts("WITH RECURSIVE\n    -- part: best_priority\nx AS (SELECT 1)") == (
+        f"WITH RECURSIVE\n{part}\nx AS (SELECT 1)"
+    )
+    assert with_parts("SELECT 1 -- part: best_priority") == "SELECT 1 -- part: best_priority"
+    with pytest.raises(FileNotFoundError):
+        with_parts("-- part: no_such_part")
 
 
 def test_placeholder_conversion_numbers_each_name_once() -> None:

@@ -1,7 +1,8 @@
 """Loads ``sql/*.sql`` once and fills in the schema name.
 
 The ``{schema}`` marker is the only substitution, made with ``psycopg.sql.Identifier``; every
-value is a bound parameter. A literal brace in a statement is written twice.
+value is a bound parameter. A literal brace in a statement is written twice. A line
+``-- part: NAME`` is replaced by ``sql/parts/NAME.sql``, text that two statements share.
 """
 
 from __future__ import annotations
@@ -22,6 +23,23 @@ _MIGRATIONS_PACKAGE = "rota.store.migrations"
 @cache
 def _raw(package: str, name: str) -> str:
     return resources.files(package).joinpath(name).read_text(encoding="utf-8")
+
+
+_PART = re.compile(r"^[ \t]*-- part: (\w+)[ \t]*$", re.MULTILINE)
+
+
+def with_parts(text: str) -> str:
+    """``text`` with each ``-- part: NAME`` line replaced by ``sql/parts/NAME.sql``."""
+    return _PART.sub(lambda found: _raw(_SQL_PACKAGE, f"parts/{found.group(1)}.sql"), text)
+
+
+def part_names() -> list[str]:
+    """Names (without ``.sql``) of the shared parts."""
+    return sorted(
+        entry.name.removesuffix(".sql")
+        for entry in resources.files(_SQL_PACKAGE).joinpath("parts").iterdir()
+        if entry.name.endswith(".sql")
+    )
 
 
 def statement_names() -> list[str]:
@@ -101,7 +119,7 @@ def positional(text: LiteralString) -> Positional:
 @cache
 def _statement(name: str, schema: str) -> LiteralString:
     # Text made only from rota's own files and a quoted identifier: safe as a query.
-    return render(compact(_raw(_SQL_PACKAGE, f"{name}.sql")), schema)
+    return render(compact(with_parts(_raw(_SQL_PACKAGE, f"{name}.sql"))), schema)
 
 
 class Queries:
