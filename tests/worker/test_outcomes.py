@@ -143,6 +143,33 @@ async def test_timeout_is_a_retryable_error(make_app: Callable[..., rota.App]) -
     await app.close()
 
 
+async def test_a_timeout_ends_a_handler_that_lost_the_first_cancellation(
+    make_app: Callable[..., rota.App],
+) -> None:
+    """On Python 3.11 a library's ``asyncio.wait_for`` can swallow a cancellation (CPython
+    issue 86296): the timeout asks again until the handler ends."""
+    app = make_app()
+    lost: list[int] = []
+
+    @app.job("items.stubborn", max_attempts=1, timeout=0.2)
+    async def stubborn(ctx: rota.JobContext, payload: Item) -> None:
+        import asyncio
+        import contextlib
+
+        with contextlib.suppress(asyncio.CancelledError):  # lost, as in the library
+            await asyncio.sleep(30)
+        lost.append(payload.n)
+        await asyncio.sleep(30)
+
+    job = await app.enqueue("items.stubborn", Item(n=1), tenant_id="acme")
+    async with running_worker(app):
+        done = await wait_status(app, job.id, rota.JobStatus.POISONED)
+    assert lost == [1]
+    assert done.error is not None
+    assert done.error["code"] == "timeout"
+    await app.close()
+
+
 async def test_unstorable_result_fails_the_job_instead_of_sticking(
     make_app: Callable[..., rota.App],
 ) -> None:

@@ -15,6 +15,7 @@ from rota.errors import Fatal, InvalidPayload, LeaseLost, PayloadTooLarge
 from rota.worker.context import JobCancelled, JobContext
 
 _MESSAGE_MAX_CHARS = 2000
+_CANCEL_AGAIN_SECONDS = 5.0  # what a handler's own clean-up after a timeout may take
 _TRACEBACK_MAX_CHARS = 16000
 
 
@@ -39,15 +40,20 @@ async def execute(
     # cancels this task, and a cancellation that only the timer asked for becomes TimeoutError.
     task = task or asyncio.current_task()
     assert task is not None
+    loop = asyncio.get_running_loop()
     cancelling = task.cancelling()
-    expired = False
+    expiries = 0
+    timer: asyncio.TimerHandle
 
     def expire() -> None:
-        nonlocal expired
-        expired = True
+        # Asked again every few seconds until the handler ends: a cancellation can be lost inside
+        # it (a library's asyncio.wait_for on Python 3.11, CPython issue 86296).
+        nonlocal expiries, timer
+        expiries += 1
         task.cancel()
+        timer = loop.call_later(_CANCEL_AGAIN_SECONDS, expire)
 
-    timer = asyncio.get_running_loop().call_later(timeout, expire)
+    timer = loop.call_later(timeout, expire)
     try:
         try:
             if job_type.is_async:
@@ -55,8 +61,12 @@ async def execute(
             else:
                 result = await _in_thread(threads, job_type.handler, ctx, argument)
         except asyncio.CancelledError:
-            if expired and task.uncancel() <= cancelling:
-                raise TimeoutError from None
+            if expiries:
+                left = task.cancelling()
+                for _ in range(expiries):
+                    left = task.uncancel()
+                if left <= cancelling:
+                    raise TimeoutError from None
             raise
         finally:
             timer.cancel()
