@@ -51,10 +51,9 @@ async def execute(
                 result = await _in_thread(threads, job_type.handler, ctx, argument)
         except asyncio.CancelledError:
             if expiry.count:
-                left = task.cancelling()
                 for _ in range(expiry.count):
-                    left = task.uncancel()
-                if left <= cancelling:
+                    task.uncancel()
+                if task.cancelling() <= cancelling:
                     raise TimeoutError from None
             raise
         finally:
