@@ -306,8 +306,7 @@ class Worker:
         remaining = list(self._running.values())
         for running in remaining:
             running.ctx.request_cancel()
-            running.task.cancel()
-        await asyncio.gather(*(r.task for r in remaining), return_exceptions=True)
+        await stop_tasks(*(r.task for r in remaining))
         held = [(r.job.id, r.job.attempt) for r in remaining]
         try:
             released = await self.store.release_jobs(self.id, held, "released at shutdown")
