@@ -14,8 +14,12 @@ WITH RECURSIVE priorities (queue, priority, is_due) AS (
     -- only (the worker claims again for the next when this one had too few). Ordering due
     -- jobs by priority and run_after in one scan instead read every later job of a better
     -- priority (delayed jobs, retries waiting out their backoff) first.
-    SELECT q.queue, first.priority, EXISTS (
-        SELECT 1
+    -- Whether a priority has a due job is the oldest queued job's, read in index order
+    -- (ORDER BY run_after LIMIT 1), not EXISTS: for EXISTS the planner may pick a table scan
+    -- that stops at the first match, betting it comes early, and it read every finished job
+    -- kept ahead of the queued ones (tests/store/test_finished_backlog.py).
+    SELECT q.queue, first.priority, COALESCE((
+        SELECT true
         FROM {schema}.jobs AS d
         WHERE d.status = 'queued'
             AND d.queue = q.queue
@@ -23,7 +27,9 @@ WITH RECURSIVE priorities (queue, priority, is_due) AS (
             AND d.run_after <= now()
             AND d.attempt < d.max_attempts
             AND NOT (d.type = ANY(%(excluded_types)s::text[]))
-    )
+        ORDER BY d.run_after
+        LIMIT 1
+    ), false)
     FROM unnest(%(queues)s::text[]) AS q(queue)
     CROSS JOIN LATERAL (
         SELECT priority
@@ -34,8 +40,8 @@ WITH RECURSIVE priorities (queue, priority, is_due) AS (
         LIMIT 1
     ) AS first
     UNION ALL
-    SELECT p.queue, next.priority, EXISTS (
-        SELECT 1
+    SELECT p.queue, next.priority, COALESCE((
+        SELECT true
         FROM {schema}.jobs AS d
         WHERE d.status = 'queued'
             AND d.queue = p.queue
@@ -43,7 +49,9 @@ WITH RECURSIVE priorities (queue, priority, is_due) AS (
             AND d.run_after <= now()
             AND d.attempt < d.max_attempts
             AND NOT (d.type = ANY(%(excluded_types)s::text[]))
-    )
+        ORDER BY d.run_after
+        LIMIT 1
+    ), false)
     FROM priorities AS p
     CROSS JOIN LATERAL (
         SELECT priority

@@ -18,14 +18,16 @@ walk (tenant_key, step, due_count, is_due) AS (
     -- tenant with queued jobs at this priority, and whether its oldest is due. Tenants with
     -- only later jobs are walked past (they move the cursor) but not counted; the walk stops
     -- after `tenant_count` due tenants or `max_steps` probes.
+    -- Whether it is due is read in index order (ORDER BY run_after LIMIT 1), not with
+    -- EXISTS, which the planner may answer by a table scan (see parts/best_priority.sql).
     SELECT %(cursor)s::text, 0, 0, false
     WHERE %(tenants)s::text[] IS NULL
     UNION ALL
     SELECT n.tenant_key, w.step + 1, w.due_count + n.is_due::integer, n.is_due
     FROM walk AS w
     CROSS JOIN LATERAL (
-        SELECT following.tenant_key, EXISTS (
-            SELECT 1
+        SELECT following.tenant_key, COALESCE((
+            SELECT true
             FROM {schema}.jobs AS d
             WHERE d.status = 'queued'
                 AND d.queue = %(queue)s
@@ -33,7 +35,9 @@ walk (tenant_key, step, due_count, is_due) AS (
                 AND COALESCE(d.tenant_id, '') = following.tenant_key
                 AND d.run_after <= now()
                 AND d.attempt < d.max_attempts
-        ) AS is_due
+            ORDER BY d.run_after
+            LIMIT 1
+        ), false) AS is_due
         FROM (
             SELECT (
                 SELECT COALESCE(j.tenant_id, '')

@@ -6,15 +6,21 @@ priorities (priority, is_due) AS (
     -- loose index scan), until one has a due job. Ordering due jobs by priority and
     -- run_after instead read every later job of a better priority (delayed jobs, retries
     -- waiting out their backoff) before reaching a due one.
-    SELECT first.priority, EXISTS (
-        SELECT 1
+    -- Whether a priority has a due job is the oldest queued job's, read in index order
+    -- (ORDER BY run_after LIMIT 1), not EXISTS: for EXISTS the planner may pick a table scan
+    -- that stops at the first match, betting it comes early, and it read every finished job
+    -- kept ahead of the queued ones (tests/store/test_finished_backlog.py).
+    SELECT first.priority, COALESCE((
+        SELECT true
         FROM {schema}.jobs AS d
         WHERE d.status = 'queued'
             AND d.queue = %(queue)s
             AND d.priority = first.priority
             AND d.run_after <= now()
             AND d.attempt < d.max_attempts
-    )
+        ORDER BY d.run_after
+        LIMIT 1
+    ), false)
     FROM (
         SELECT priority
         FROM {schema}.jobs
@@ -24,15 +30,17 @@ priorities (priority, is_due) AS (
         LIMIT 1
     ) AS first
     UNION ALL
-    SELECT next.priority, EXISTS (
-        SELECT 1
+    SELECT next.priority, COALESCE((
+        SELECT true
         FROM {schema}.jobs AS d
         WHERE d.status = 'queued'
             AND d.queue = %(queue)s
             AND d.priority = next.priority
             AND d.run_after <= now()
             AND d.attempt < d.max_attempts
-    )
+        ORDER BY d.run_after
+        LIMIT 1
+    ), false)
     FROM priorities AS p
     CROSS JOIN LATERAL (
         SELECT priority
