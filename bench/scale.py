@@ -21,6 +21,14 @@ A summary compares every size with the first (the issue's target: 1M within 20% 
 
     python bench/scale.py [--dsn URL] [--sizes 20000,1000000] [--claim-jobs 20000]
 
+Retention (``--finished``): rota keeps finished jobs (status API, events, runs), so a large
+table is as often history as backlog. ``--finished 0,1000000`` runs every size once with no
+history and once on top of 1,000,000 finished jobs: enqueued, marked succeeded with their run
+and two transition events each, and vacuumed, as autovacuum leaves a table between bursts;
+then the queued backlog is enqueued (into the space the vacuum freed, and after it).
+
+    python bench/scale.py [--dsn URL] --sizes 20000 --finished 0,1000000
+
 Memory (``--rss``): fills ``--jobs`` jobs, starts one worker process (spawn, running
 ``app.worker().run()`` with the no-op handler of ``rota.bench.workloads``), samples its RSS
 (/proc/PID/status) every ``--sample-seconds`` and at every 10% of progress, and prints RSS
@@ -135,10 +143,41 @@ async def fill(config: BenchConfig, n: int, tenants: int) -> float:
     return n / (time.perf_counter() - begin)
 
 
+# Finished jobs as the worker leaves them: succeeded, with their run and both transition events.
+_FINISH_HISTORY: list[LiteralString] = [
+    "UPDATE {schema}.jobs SET status = 'succeeded', attempt = 1, run_id = gen_random_uuid(), "
+    "started_at = now(), finished_at = now()",
+    "INSERT INTO {schema}.job_runs (job_id, attempt, run_id, tenant_id, outcome, started_at) "
+    "SELECT id, attempt, run_id, tenant_id, 'succeeded', started_at FROM {schema}.jobs",
+    "INSERT INTO {schema}.job_events (job_id, tenant_id, kind, from_status, to_status, attempt) "
+    "SELECT id, tenant_id, 'transition', s.from_status, s.to_status, 1 FROM {schema}.jobs "
+    "CROSS JOIN (VALUES ('queued', 'running'), ('running', 'succeeded')) "
+    "AS s(from_status, to_status)",
+]
+
+
+async def add_history(config: BenchConfig, n: int, tenants: int) -> None:
+    """``n`` finished jobs kept ahead of the backlog, then a VACUUM of every table."""
+    rate = await fill(config, n, tenants)
+    async with await psycopg.AsyncConnection.connect(config.dsn, autocommit=True) as conn:
+        for statement in _FINISH_HISTORY:
+            await conn.execute(sql.SQL(statement).format(schema=sql.Identifier(config.schema)))
+        for table in ("jobs", "job_runs", "job_events"):
+            await conn.execute(
+                sql.SQL("VACUUM {}.{}").format(*map(sql.Identifier, (config.schema, table)))
+            )
+    print(
+        f"history: {n:,} finished jobs kept (enqueued at {rate:,.0f} jobs/s), each with its run "
+        "and two transition events; vacuumed"
+    )
+
+
 async def prepare_backlog(
-    config: BenchConfig, n: int, tenants: int, checkpoint: bool, vacuum: bool
+    config: BenchConfig, n: int, tenants: int, checkpoint: bool, vacuum: bool, finished: int = 0
 ) -> None:
     await fresh_schema(config)
+    if finished:
+        await add_history(config, finished, tenants)
     rate = await fill(config, n, tenants)
     async with await psycopg.AsyncConnection.connect(config.dsn, autocommit=True) as conn:
         cursor = await conn.execute(
@@ -521,6 +560,11 @@ class SizeFigures:
     enqueue: EnqueueFigures
     claims: dict[str, ClaimFigures]
     plans: list[Plan]
+    finished: int = 0
+
+    @property
+    def label(self) -> str:
+        return f"{self.size:,}" + (f" +{self.finished:,} done" if self.finished else "")
 
 
 def print_plans(plans: list[Plan], detail: str) -> None:
@@ -541,10 +585,11 @@ def print_plans(plans: list[Plan], detail: str) -> None:
             print("\n".join(f"  {line}" for line in plan.text.splitlines()))
 
 
-async def run_size(args: argparse.Namespace, size: int) -> SizeFigures:
+async def run_size(args: argparse.Namespace, size: int, finished: int = 0) -> SizeFigures:
     config = BenchConfig(args.dsn, args.schema, args.concurrency)
-    print(f"\n=== backlog {size:,} queued jobs ===")
-    await prepare_backlog(config, size, args.tenants, args.checkpoint, args.vacuum)
+    history = f", {finished:,} finished jobs kept" if finished else ""
+    print(f"\n=== backlog {size:,} queued jobs{history} ===")
+    await prepare_backlog(config, size, args.tenants, args.checkpoint, args.vacuum, finished)
     before = await vacuum_counts(args.dsn, args.schema)
     enqueue = await measure_enqueue(config, args.singles, args.batches, args.batch_size, size)
     s = enqueue.single_ms
@@ -586,7 +631,7 @@ async def run_size(args: argparse.Namespace, size: int) -> SizeFigures:
             )
         plans = await explain_hot_statements(config, args.plan_modes)
         print_plans(plans, args.plans)
-    return SizeFigures(size, enqueue, claims, plans)
+    return SizeFigures(size, enqueue, claims, plans, finished)
 
 
 def _claim_rate(mode: str) -> Callable[[SizeFigures], float]:
@@ -595,8 +640,9 @@ def _claim_rate(mode: str) -> Callable[[SizeFigures], float]:
 
 def print_summary(results: list[SizeFigures]) -> None:
     base = results[0]
-    print(f"\n=== summary: every size against {base.size:,} (target ratio >= {TARGET_RATIO}) ===")
-    header = "".join(f"{r.size:>14,}" for r in results)
+    print(f"\n=== summary: every run against {base.label} (target ratio >= {TARGET_RATIO}) ===")
+    width = max(14, *(len(r.label) + 2 for r in results))
+    header = "".join(f"{r.label:>{width}}" for r in results)
     print(f"{'jobs/s':34}{header}   ratio")
     rows: list[tuple[str, Callable[[SizeFigures], float]]] = [
         ("enqueue single", lambda r: r.enqueue.single_per_s),
@@ -609,27 +655,32 @@ def print_summary(results: list[SizeFigures]) -> None:
             f"{f / figures[0]:.2f}{'' if f / figures[0] >= TARGET_RATIO else ' (BELOW TARGET)'}"
             for f in figures[1:]
         )
-        print(f"{label:34}" + "".join(f"{f:>14,.0f}" for f in figures) + f"   {ratios}")
+        print(f"{label:34}" + "".join(f"{f:>{width},.0f}" for f in figures) + f"   {ratios}")
     print(f"{'ms per statement (p50)':34}")
     for mode in base.claims:
         for kind in ("claim", "complete"):
             values = [percentile(getattr(r.claims[mode], f"{kind}_ms"), 50) for r in results]
             print(
                 f"{f'  {mode} {kind} of {CLAIM_BATCH}':34}"
-                + "".join(f"{v:>14.2f}" for v in values)
+                + "".join(f"{v:>{width}.2f}" for v in values)
                 + f"   {values[-1] / values[0]:.2f}x"
             )
     if base.plans:
-        print(f"{'EXPLAIN execution ms / buffers':34}" + "".join(f"{r.size:>20,}" for r in results))
+        print(
+            f"{'EXPLAIN execution ms / buffers':34}"
+            + "".join(f"{r.label:>{max(20, width)}}" for r in results)
+        )
         for i, plan in enumerate(base.plans):
             cells = [r.plans[i] for r in results if len(r.plans) > i]
             print(
                 f"{f'  {plan.label}, {plan.mode}':34}"
-                + "".join(f"{f'{p.execution_ms:.2f} / {p.buffers:,}':>20}" for p in cells)
+                + "".join(
+                    f"{f'{p.execution_ms:.2f} / {p.buffers:,}':>{max(20, width)}}" for p in cells
+                )
             )
         seq = sorted(
             {
-                f"{p.label} ({p.mode}) at {r.size:,}"
+                f"{p.label} ({p.mode}) at {r.label}"
                 for r in results
                 for p in r.plans
                 if any("SEQ SCAN ON jobs" in f for f in p.flags)
@@ -641,10 +692,13 @@ def print_summary(results: list[SizeFigures]) -> None:
 async def scale(args: argparse.Namespace) -> None:
     print(
         f"scale: sizes {', '.join(f'{s:,}' for s in args.sizes)}; schema {args.schema}; "
-        f"tenants {args.tenants}; concurrency {args.concurrency}; claims {args.claim_jobs:,} "
+        f"tenants {args.tenants}; finished jobs kept {', '.join(f'{n:,}' for n in args.finished)}; "
+        f"concurrency {args.concurrency}; claims {args.claim_jobs:,} "
         f"per mode ({', '.join(args.claim_modes)})"
     )
-    results = [await run_size(args, size) for size in args.sizes]
+    results = [
+        await run_size(args, size, finished) for size in args.sizes for finished in args.finished
+    ]
     print_summary(results)
     if not args.keep:
         await admin(args.dsn, "DROP SCHEMA IF EXISTS {schema} CASCADE", args.schema)
@@ -805,6 +859,17 @@ def _sizes(text: str) -> list[int]:
     return [int(part.replace("_", "")) for part in text.split(",") if part.strip()]
 
 
+def _counts(text: str) -> list[int]:
+    """Comma-separated counts of 0 or more (``_`` allowed as in 1_000_000)."""
+    try:
+        counts = [int(part.replace("_", "")) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a list of counts: {text!r}") from None
+    if not counts or any(n < 0 for n in counts):
+        raise argparse.ArgumentTypeError(f"counts are 0 or more, comma-separated: {text!r}")
+    return counts
+
+
 def _names(choices: Sequence[str]) -> Callable[[str], list[str]]:
     def parse(text: str) -> list[str]:
         names = [part.strip() for part in text.split(",") if part.strip()]
@@ -843,6 +908,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--keep", action="store_true", help="keep the last schema")
     scale_group = parser.add_argument_group("throughput")
     scale_group.add_argument("--sizes", type=_sizes, default=[20_000, 1_000_000])
+    scale_group.add_argument(
+        "--finished",
+        type=_counts,
+        default=[0],
+        help="finished jobs kept ahead of each backlog, e.g. 0,1000000 (default 0)",
+    )
     scale_group.add_argument("--singles", type=int, default=2000)
     scale_group.add_argument("--batches", type=int, default=20)
     scale_group.add_argument("--batch-size", type=int, default=1000)

@@ -64,6 +64,39 @@ def test_the_scale_benchmark_compares_every_size_with_the_first(postgres_url: st
         assert float(ratio) > 0, line
 
 
+def test_the_scale_benchmark_runs_each_backlog_on_top_of_kept_history(postgres_url: str) -> None:
+    sizes = ("--sizes", "300", "--finished", "0,500", "--singles", "10", "--batches", "1")
+    rest = ("--batch-size", "50", "--claim-jobs", "100", "--plans", "summary")
+    kept_schema = ("--keep", "--schema", "rota_scale_kept")
+    result = _run_script(postgres_url, "bench/scale.py", *sizes, *rest, *kept_schema)
+    assert result.returncode == 0, result.stderr
+    assert "history: 500 finished jobs kept" in result.stdout
+    summary = result.stdout.split("=== summary")[1]
+    assert "against 300 (" in summary.splitlines()[0]
+    assert summary.splitlines()[1].split()[-3:] == ["+500", "done", "ratio"]
+    [line] = [line for line in summary.splitlines() if line.startswith("fair claim+complete")]
+    plain, on_history, ratio = line.removeprefix("fair claim+complete").split()[:3]  # 2 runs
+    assert float(plain.replace(",", "")) > 0, line
+    assert float(on_history.replace(",", "")) > 0, line
+    assert float(ratio) > 0, line
+    with __import__("psycopg").connect(postgres_url) as conn:
+        kept = conn.execute(
+            "SELECT status, count(*) FROM rota_scale_kept.jobs GROUP BY status ORDER BY status"
+        ).fetchall()
+        runs = conn.execute("SELECT count(*) FROM rota_scale_kept.job_runs").fetchone()
+        conn.execute("DROP SCHEMA rota_scale_kept CASCADE")
+    # The history is in the tables: 500 succeeded jobs and their runs (more from the drains).
+    assert dict(kept)["succeeded"] >= 500
+    assert runs is not None
+    assert runs[0] >= 500
+
+
+def test_the_scale_benchmark_refuses_a_negative_history(postgres_url: str) -> None:
+    result = _run_script(postgres_url, "bench/scale.py", "--finished", "0,-5")
+    assert result.returncode == 2
+    assert "counts are 0 or more" in result.stderr
+
+
 def test_the_profiling_drain_runs_every_job(postgres_url: str) -> None:
     options = ("--dsn", postgres_url, "--jobs", "200", "--schema", "rota_profile_test")
     result = _run_script(postgres_url, "bench/profile_worker.py", *options)
