@@ -9,7 +9,7 @@ priorities (priority, is_due) AS (
     -- Whether a priority has a due job is the oldest queued job's, read in index order
     -- (ORDER BY run_after LIMIT 1), not EXISTS: for EXISTS the planner may pick a table scan
     -- that stops at the first match, betting it comes early, and it read every finished job
-    -- kept ahead of the queued ones (tests/store/test_finished_backlog.py).
+    -- kept ahead of the queued ones (tests/store/test_claim_backlogs.py).
     SELECT first.priority, COALESCE((
         SELECT true
         FROM {schema}.jobs AS d
