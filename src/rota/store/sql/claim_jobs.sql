@@ -18,27 +18,10 @@ WITH RECURSIVE priorities (queue, priority, is_due) AS (
     -- (ORDER BY run_after LIMIT 1), not EXISTS: for EXISTS the planner may pick a table scan
     -- that stops at the first match, betting it comes early, and it read every finished job
     -- kept ahead of the queued ones (tests/store/test_claim_backlogs.py).
-    SELECT q.queue, first.priority, COALESCE((
-        SELECT true
-        FROM {schema}.jobs AS d
-        WHERE d.status = 'queued'
-            AND d.queue = q.queue
-            AND d.priority = first.priority
-            AND d.run_after <= now()
-            AND d.attempt < d.max_attempts
-            AND NOT (d.type = ANY(%(excluded_types)s::text[]))
-        ORDER BY d.run_after
-        LIMIT 1
-    ), false)
+    -- It starts from a row per queue before every priority (NULL: the first probe looks
+    -- from the bottom) and steps to the next priority with queued jobs until one is due.
+    SELECT q.queue, NULL::smallint, false
     FROM unnest(%(queues)s::text[]) AS q(queue)
-    CROSS JOIN LATERAL (
-        SELECT priority
-        FROM {schema}.jobs
-        WHERE status = 'queued'
-            AND queue = q.queue
-        ORDER BY priority
-        LIMIT 1
-    ) AS first
     UNION ALL
     SELECT p.queue, next.priority, COALESCE((
         SELECT true
@@ -58,7 +41,7 @@ WITH RECURSIVE priorities (queue, priority, is_due) AS (
         FROM {schema}.jobs
         WHERE status = 'queued'
             AND queue = p.queue
-            AND priority > p.priority
+            AND priority > COALESCE(p.priority, -32768 - 1)
         ORDER BY priority
         LIMIT 1
     ) AS next

@@ -10,25 +10,9 @@ priorities (priority, is_due) AS (
     -- (ORDER BY run_after LIMIT 1), not EXISTS: for EXISTS the planner may pick a table scan
     -- that stops at the first match, betting it comes early, and it read every finished job
     -- kept ahead of the queued ones (tests/store/test_claim_backlogs.py).
-    SELECT first.priority, COALESCE((
-        SELECT true
-        FROM {schema}.jobs AS d
-        WHERE d.status = 'queued'
-            AND d.queue = %(queue)s
-            AND d.priority = first.priority
-            AND d.run_after <= now()
-            AND d.attempt < d.max_attempts
-        ORDER BY d.run_after
-        LIMIT 1
-    ), false)
-    FROM (
-        SELECT priority
-        FROM {schema}.jobs
-        WHERE status = 'queued'
-            AND queue = %(queue)s
-        ORDER BY priority
-        LIMIT 1
-    ) AS first
+    -- It starts from a row before every priority (NULL: the first probe looks from the
+    -- bottom) and steps to the next priority with queued jobs until one is due.
+    SELECT NULL::smallint, false
     UNION ALL
     SELECT next.priority, COALESCE((
         SELECT true
@@ -47,7 +31,7 @@ priorities (priority, is_due) AS (
         FROM {schema}.jobs
         WHERE status = 'queued'
             AND queue = %(queue)s
-            AND priority > p.priority
+            AND priority > COALESCE(p.priority, -32768 - 1)
         ORDER BY priority
         LIMIT 1
     ) AS next
