@@ -351,11 +351,9 @@ class Worker:
     async def _sleep(self, seconds: float) -> None:
         self.idle.set()
         try:
-            # asyncio.timeout, not wait_for: a wake-up resumes this task directly, where
-            # wait_for would run the wait as a task of its own (two more loop turns per wake).
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(seconds):
-                    await self._wake.wait()
+            # Under asyncio.timeout (wait_event), not wait_for: a wake-up resumes this task
+            # directly, where wait_for would run the wait as a task of its own.
+            await wait_event(self._wake, seconds)
         finally:
             self.idle.clear()
 
