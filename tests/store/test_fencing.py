@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Callable
 from typing import Any
 
 import psycopg
+from psycopg import sql
 
 import rota
 from rota.core.job import JobStatus
@@ -151,6 +153,41 @@ async def test_heartbeat_extends_only_held_leases(
     ).fetchone()
     assert row is not None
     assert row["left"].total_seconds() > 50
+    await app.close()
+
+
+async def test_heartbeat_does_not_wait_for_a_row_another_statement_holds(
+    make_app: Callable[..., rota.App], postgres_url: str, schema: str, db: Conn
+) -> None:
+    """A renewal that waited for the rows a completion holds could deadlock with it (each
+    holding a row the other wants). It takes the rows it can, reports the locked one as still
+    held without renewing it, and leaves the locker free to finish."""
+    app = build(make_app)
+    store = app.jobs_store()
+    owner = uuid.uuid4()
+    await app.enqueue_many([rota.JobRequest("f.job", {}, tenant_id="acme") for _ in range(2)])
+    busy, free = await claim(store, owner)
+    locker = await psycopg.AsyncConnection.connect(postgres_url)
+    conn = await app.database().connect()
+    try:
+        # A completion in flight: the row stays locked until its transaction ends.
+        await locker.execute(
+            sql.SQL("UPDATE {}.jobs SET progress = 1 WHERE id = %s").format(sql.Identifier(schema)),
+            (busy.id,),
+        )
+        held = [(busy.id, 1), (free.id, 1)]
+        kept = await asyncio.wait_for(
+            store.extend_leases(conn, worker_id=owner, held=held, lease_seconds=600), timeout=10
+        )
+        assert kept == {busy.id: False, free.id: False}
+        await locker.rollback()
+    finally:
+        await locker.close()
+        await conn.close()
+    rows = await db.execute("SELECT id, locked_until - now() AS left FROM jobs")
+    left = {row["id"]: row["left"].total_seconds() for row in await rows.fetchall()}
+    assert left[free.id] > 500  # renewed
+    assert left[busy.id] < 60  # still the claim's 30 s: renewed by the next heartbeat
     await app.close()
 
 

@@ -101,7 +101,11 @@ class Heartbeat:
     async def _renew(self, held: dict[UUID, int]) -> dict[UUID, bool]:
         conn = self._conn
         if conn is None or conn.closed:
-            conn = await self._db.connect("rota-heartbeat")
+            # A renewal that has no answer within the interval is abandoned with its
+            # connection; the server gives up any lock wait (a migration's, say) at half the
+            # interval, so no abandoned session is left waiting behind it.
+            lock_timeout = f"{max(1, int(self._interval * 500))}ms"
+            conn = await self._db.connect("rota-heartbeat", session={"lock_timeout": lock_timeout})
             if self._conn is None or self._conn.closed:
                 self._conn = conn
             else:
