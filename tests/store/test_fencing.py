@@ -14,6 +14,8 @@ import rota
 from rota.core.job import JobStatus
 from rota.store.claims import FairClaim
 from rota.store.jobs import Completion, JobStore
+from rota.worker.heartbeat import Heartbeat
+from tests.support.waiting import eventually
 
 Conn = psycopg.AsyncConnection[Any]
 
@@ -188,6 +190,57 @@ async def test_heartbeat_does_not_wait_for_a_row_another_statement_holds(
     left = {row["id"]: row["left"].total_seconds() for row in await rows.fetchall()}
     assert left[free.id] > 500  # renewed
     assert left[busy.id] < 60  # still the claim's 30 s: renewed by the next heartbeat
+    await app.close()
+
+
+async def test_a_renewal_blocked_by_a_table_lock_is_given_up_by_the_server_too(
+    make_app: Callable[..., rota.App], postgres_url: str, schema: str, db: Conn
+) -> None:
+    """A renewal with no answer within the interval is abandoned with its connection. While
+    it waits for a lock (a migration's, here a LOCK TABLE), its session would stay, waiting,
+    after the worker left it, one more at every beat: the heartbeat's sessions give up lock
+    waits after half the interval, and the next beat after the lock renews."""
+    app = build(make_app)
+    store = app.jobs_store()
+    owner = uuid.uuid4()
+    job = await app.enqueue("f.job", {}, tenant_id="acme")
+    await claim(store, owner)
+    heartbeat = Heartbeat(
+        db=app.database(),
+        store=store,
+        worker_id=owner,
+        lease_seconds=600,
+        interval_seconds=0.4,
+        held=lambda: {job.id: 1},
+        on_lost=lambda job_id, attempt: None,
+        on_cancel_requested=lambda job_id: None,
+    )
+    waiting = (
+        "SELECT count(*) AS n FROM pg_stat_activity"
+        " WHERE application_name = 'rota-heartbeat' AND wait_event_type = 'Lock'"
+    )
+
+    async def none_waiting() -> bool:
+        return (await (await db.execute(waiting)).fetchone() or {}).get("n") == 0
+
+    locker = await psycopg.AsyncConnection.connect(postgres_url)
+    try:
+        await locker.execute(
+            sql.SQL("LOCK TABLE {}.jobs IN ACCESS EXCLUSIVE MODE").format(sql.Identifier(schema))
+        )
+        await heartbeat.beat_once()
+        await heartbeat.beat_once()
+        await eventually(none_waiting, timeout=3)
+        await locker.rollback()
+        await heartbeat.beat_once()
+    finally:
+        await locker.close()
+        await heartbeat.close()
+    row = await (
+        await db.execute("SELECT locked_until - now() AS left FROM jobs WHERE id = %s", (job.id,))
+    ).fetchone()
+    assert row is not None
+    assert row["left"].total_seconds() > 500  # renewed once the lock was gone
     await app.close()
 
 
