@@ -244,6 +244,51 @@ async def test_a_renewal_blocked_by_a_table_lock_is_given_up_by_the_server_too(
     await app.close()
 
 
+async def test_a_release_meeting_a_completion_of_the_same_jobs_does_not_deadlock(
+    make_app: Callable[..., rota.App], db: Conn
+) -> None:
+    """At shutdown a release can take jobs whose completion is being written. Both lock rows
+    in id order (release_jobs.sql; the completer sorts its batch), so the release waits for
+    the completion instead of holding a row it wants: no deadlock, and completed jobs are not
+    released."""
+    app = build(make_app)
+    store = app.jobs_store()
+    owner = uuid.uuid4()
+    await app.enqueue_many([rota.JobRequest("f.job", {}, tenant_id="acme") for _ in range(2)])
+    low, high = sorted(await claim(store, owner), key=lambda job: job.id)
+    # A new version of the lower id's row, after the other in the table: a statement that
+    # reads this small table in its physical order meets the higher id first.
+    await db.execute("UPDATE jobs SET progress = 1 WHERE id = %s", (low.id,))
+    in_table_order = await (await db.execute("SELECT id FROM jobs ORDER BY ctid")).fetchall()
+    assert [row["id"] for row in in_table_order] == [high.id, low.id]
+    completing = await app.database().connect()
+    waiting = (
+        "SELECT count(*) AS n FROM pg_stat_activity"
+        " WHERE wait_event_type = 'Lock' AND query LIKE '%released AS (%'"
+    )
+
+    async def release_waits() -> bool:
+        return (await (await db.execute(waiting)).fetchone() or {}).get("n") == 1
+
+    try:
+        async with completing.transaction():
+            assert await store.complete_jobs(owner, [Completion(low.id, 1, None)], completing)
+            # Given in the other order, as a worker's list of running jobs may be.
+            release = asyncio.create_task(
+                store.release_jobs(owner, [(high.id, 1), (low.id, 1)], "released at shutdown")
+            )
+            await eventually(release_waits)
+            assert await store.complete_jobs(owner, [Completion(high.id, 1, None)], completing)
+        assert await asyncio.wait_for(release, timeout=10) == set()
+    finally:
+        await completing.close()
+    statuses = await db.execute(
+        "SELECT status FROM jobs WHERE id = ANY(%s) GROUP BY status", ([low.id, high.id],)
+    )
+    assert await statuses.fetchall() == [{"status": "succeeded"}]
+    await app.close()
+
+
 async def test_pruning_deletes_old_finished_jobs_with_their_history(
     make_app: Callable[..., rota.App], db: Conn
 ) -> None:

@@ -45,6 +45,9 @@ class Completer:
                 await self._wake.wait()
                 continue
             batch = [self._pending.popleft() for _ in range(min(len(self._pending), _MAX_BATCH))]
+            # In id order, the order release_jobs.sql locks rows in: a completion and a release
+            # of some of the same jobs (at shutdown) then cannot deadlock.
+            batch.sort(key=_by_job_id)
             try:
                 async with self._conn.use() as conn:
                     done = await self._store.complete_jobs(
@@ -58,3 +61,7 @@ class Completer:
             for (_, future), took in zip(batch, done, strict=True):
                 if not future.done():
                     future.set_result(took)
+
+
+def _by_job_id(item: tuple[Completion, asyncio.Future[bool]]) -> UUID:
+    return item[0].id

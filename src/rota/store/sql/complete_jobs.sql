@@ -5,6 +5,9 @@
 -- status is not tested: that would let the planner scan every running job instead of using
 -- the primary key). The result lists the positions (from 1) of the completions that took;
 -- the others were fenced out.
+-- Rows are found by primary key in the order given, and locked in that order: the completer
+-- sends its batches in id order, the order release_jobs.sql locks in, so a completion and a
+-- release of some of the same jobs (at shutdown) wait for each other instead of deadlocking.
 WITH input AS (
     SELECT *
     FROM unnest(%(ids)s::uuid[], %(attempts)s::integer[], %(results)s::text[])

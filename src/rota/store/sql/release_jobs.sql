@@ -3,7 +3,19 @@
 -- attempt counted at claim is given back, and other workers are woken. A job an operator
 -- asked to cancel ends cancelled instead of going back to the queue.
 -- Fenced like complete_jobs.sql.
-WITH released AS (
+-- Rows are locked in id order first, the order the completer writes its batches in
+-- (worker/completer.py): at shutdown a release can meet a completion of some of the same
+-- jobs, and two statements taking shared rows in different orders can deadlock.
+WITH locked AS MATERIALIZED (
+    SELECT j.id
+    FROM unnest(%(ids)s::uuid[], %(attempts)s::integer[]) AS r(id, attempt)
+    JOIN {schema}.jobs AS j ON j.id = r.id
+    WHERE j.attempt = r.attempt
+        AND j.locked_by = %(worker_id)s
+    ORDER BY j.id
+    FOR UPDATE OF j
+),
+released AS (
     UPDATE {schema}.jobs AS j
     SET status = CASE WHEN j.cancel_requested THEN 'cancelled' ELSE 'queued' END,
         finished_at = CASE WHEN j.cancel_requested THEN now() END,
@@ -13,9 +25,8 @@ WITH released AS (
         locked_until = NULL,
         started_at = NULL,
         run_after = now()
-    FROM unnest(%(ids)s::uuid[], %(attempts)s::integer[]) AS r(id, attempt)
-    WHERE j.id = r.id
-        AND j.attempt = r.attempt
+    FROM locked AS l
+    WHERE j.id = l.id
         AND j.locked_by = %(worker_id)s
     RETURNING j.id, j.queue, j.tenant_id, j.attempt, j.status
 ),
