@@ -36,6 +36,19 @@ async def claim(store: JobStore, worker_id: uuid.UUID) -> list[rota.Job]:
     )
 
 
+async def waiting_for_a_lock(db: Conn, statement: str) -> int:
+    """Sessions waiting for a lock in a statement whose text contains ``statement``."""
+    row = await (
+        await db.execute(
+            "SELECT count(*) AS n FROM pg_stat_activity"
+            " WHERE wait_event_type = 'Lock' AND position(%s IN query) > 0",
+            (statement,),
+        )
+    ).fetchone()
+    assert row is not None
+    return int(row["n"])
+
+
 async def expire_leases(db: Conn) -> None:
     await db.execute(
         "UPDATE jobs SET locked_until = now() - interval '1 second' WHERE status = 'running'"
@@ -215,13 +228,9 @@ async def test_a_renewal_blocked_by_a_table_lock_is_given_up_by_the_server_too(
         on_lost=lambda job_id, attempt: None,
         on_cancel_requested=lambda job_id: None,
     )
-    waiting = (
-        "SELECT count(*) AS n FROM pg_stat_activity"
-        " WHERE application_name = 'rota-heartbeat' AND wait_event_type = 'Lock'"
-    )
 
     async def none_waiting() -> bool:
-        return (await (await db.execute(waiting)).fetchone() or {}).get("n") == 0
+        return await waiting_for_a_lock(db, "SET heartbeat_at") == 0
 
     locker = await psycopg.AsyncConnection.connect(postgres_url)
     try:
@@ -262,13 +271,9 @@ async def test_a_release_meeting_a_completion_of_the_same_jobs_does_not_deadlock
     in_table_order = await (await db.execute("SELECT id FROM jobs ORDER BY ctid")).fetchall()
     assert [row["id"] for row in in_table_order] == [high.id, low.id]
     completing = await app.database().connect()
-    waiting = (
-        "SELECT count(*) AS n FROM pg_stat_activity"
-        " WHERE wait_event_type = 'Lock' AND query LIKE '%released AS (%'"
-    )
 
     async def release_waits() -> bool:
-        return (await (await db.execute(waiting)).fetchone() or {}).get("n") == 1
+        return await waiting_for_a_lock(db, "released AS (") == 1
 
     try:
         async with completing.transaction():

@@ -14,9 +14,12 @@ WITH worker AS (
     SET heartbeat_at = now()
     WHERE id = (SELECT id FROM {schema}.workers WHERE id = %(worker_id)s FOR UPDATE SKIP LOCKED)
 ),
+given AS (
+    SELECT * FROM unnest(%(ids)s::uuid[], %(attempts)s::integer[]) AS h(id, attempt)
+),
 held AS MATERIALIZED (
     SELECT j.id
-    FROM unnest(%(ids)s::uuid[], %(attempts)s::integer[]) AS h(id, attempt)
+    FROM given AS h
     JOIN {schema}.jobs AS j ON j.id = h.id
     WHERE j.attempt = h.attempt
         AND j.locked_by = %(worker_id)s
@@ -31,7 +34,7 @@ renewed AS (
 ),
 busy AS (
     SELECT j.id, j.cancel_requested
-    FROM unnest(%(ids)s::uuid[], %(attempts)s::integer[]) AS h(id, attempt)
+    FROM given AS h
     JOIN {schema}.jobs AS j ON j.id = h.id
     WHERE h.id NOT IN (SELECT id FROM held)
         AND j.attempt = h.attempt

@@ -27,7 +27,6 @@ released AS (
         run_after = now()
     FROM locked AS l
     WHERE j.id = l.id
-        AND j.locked_by = %(worker_id)s
     RETURNING j.id, j.queue, j.tenant_id, j.attempt, j.status
 ),
 events AS (
