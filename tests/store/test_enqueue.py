@@ -415,7 +415,7 @@ async def test_a_batch_stores_the_same_rows_by_copy_as_by_insert(
         jobs = await app.enqueue_many(envelope_batch(prefix, count, with_key=with_key))
         assert [job.created for job in jobs] == [True] * count
         cursor = await db.execute(
-            f"SELECT {ENVELOPE_COLUMNS}, run_after = created_at AS due_at_creation "
+            f"SELECT {ENVELOPE_COLUMNS}, run_after <= created_at AS due_at_creation "
             "FROM jobs WHERE id = ANY(%s) ORDER BY actor_id",
             ([job.id for job in jobs],),
         )
@@ -429,6 +429,29 @@ async def test_a_batch_stores_the_same_rows_by_copy_as_by_insert(
     first = stored["copy"][0]
     assert first["trace_id"] == f"{1:032x}"  # taken from the traceparent
     assert (first["status"], first["attempt"], first["due_at_creation"]) == ("queued", 0, True)
+    await app.close()
+
+
+async def test_created_at_is_when_each_row_was_written(
+    make_app: Callable[..., rota.App], db: Conn
+) -> None:
+    """Migration 0010: created_at is the row's own clock time, not its transaction's start, so
+    a batch's jobs follow the order they were sent in, each due when it was created. (The
+    volatile default is also what makes COPY insert each row as it arrives.)"""
+    app = build(make_app)
+    for prefix, with_key in (("copy", False), ("insert", True)):
+        jobs = await app.enqueue_many(envelope_batch(prefix, 200, with_key=with_key))
+        cursor = await db.execute(
+            "SELECT created_at, run_after <= created_at AS due, now() >= created_at AS past "
+            "FROM jobs AS j JOIN unnest(%s::uuid[]) WITH ORDINALITY AS s(id, n) USING (id) "
+            "ORDER BY s.n",
+            ([job.id for job in jobs],),
+        )
+        rows = await cursor.fetchall()
+        stamps = [row["created_at"] for row in rows]
+        assert stamps == sorted(stamps), prefix
+        assert len(set(stamps)) > 1, prefix  # not one transaction time for the whole batch
+        assert all(row["due"] and row["past"] for row in rows), prefix
     await app.close()
 
 
