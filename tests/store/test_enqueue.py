@@ -390,9 +390,9 @@ def envelope_batch(prefix: str, count: int, *, with_key: bool) -> list[rota.JobR
     return [
         rota.JobRequest(
             "billing.invoice",
-            Invoice(invoice_id=f"{prefix}{n}", amount=n),
+            Invoice(invoice_id=f"{prefix}{n} ✓", amount=n),
             tenant_id=f"tenant-{n % 3}",
-            actor_id=f"user-{n}",
+            actor_id=f"usér-{n}",
             traceparent=f"00-{n + 1:032x}-00f067aa0ba902b7-01",
             request_id=f"req-{n}",
             correlation_id=f"corr-{n}",
@@ -422,13 +422,47 @@ async def test_a_batch_stores_the_same_rows_by_copy_as_by_insert(
         rows = await cursor.fetchall()
         assert len(rows) == count
         for row in rows:
-            row["payload"].pop("invoice_id")
+            invoice_id = row["payload"].pop("invoice_id")
+            assert invoice_id == f"{prefix}{row['payload']['amount']} ✓"  # non-ASCII kept
             row.pop("idempotency_key")
         stored[prefix] = rows
     assert stored["copy"] == stored["insert"]
     first = stored["copy"][0]
     assert first["trace_id"] == f"{1:032x}"  # taken from the traceparent
     assert (first["status"], first["attempt"], first["due_at_creation"]) == ("queued", 0, True)
+    await app.close()
+
+
+async def test_a_copied_batch_on_a_latin1_session_stores_the_same_text(
+    make_app: Callable[..., rota.App], postgres_url: str, db: Conn
+) -> None:
+    """The caller's session decides the encoding the server reads text in, the payload's
+    included (COPY sends it as binary jsonb)."""
+    app = build(make_app)
+    async with await psycopg.AsyncConnection.connect(postgres_url, autocommit=True) as conn:
+        await conn.execute("SET client_encoding TO 'LATIN1'")
+        async with conn.transaction():
+            jobs = await app.enqueue_many(
+                [
+                    rota.JobRequest(
+                        "billing.invoice",
+                        {"invoice_id": f"façade-{n}", "amount": n},
+                        tenant_id="café",
+                        actor_id="zoë",
+                    )
+                    for n in range(64)
+                ],
+                connection=conn,
+            )
+    cursor = await db.execute(
+        "SELECT payload, tenant_id, actor_id FROM jobs WHERE id = ANY(%s) ORDER BY created_at",
+        ([job.id for job in jobs],),
+    )
+    rows = await cursor.fetchall()
+    assert [row["payload"] for row in rows] == [
+        {"invoice_id": f"façade-{n}", "amount": n} for n in range(64)
+    ]
+    assert {(row["tenant_id"], row["actor_id"]) for row in rows} == {("café", "zoë")}
     await app.close()
 
 
