@@ -156,6 +156,53 @@ async def test_jobs_past_the_grace_period_are_released_untouched(
     await app.close()
 
 
+async def test_a_finished_job_whose_outcome_is_still_being_written_is_not_handed_back(
+    make_app: Callable[..., rota.App], postgres_url: str
+) -> None:
+    """At the end of the grace period a job whose handler has returned, but whose success is
+    not written yet (here: the completion waits for a lock on job_runs), is left to finish
+    its write; only the job whose handler still runs goes back to the queue."""
+    app = make_app(shutdown_grace_seconds=0.3, concurrency=2)
+    long_started, quick_returned = asyncio.Event(), asyncio.Event()
+    quick_calls: list[int] = []
+
+    @app.job("c.long", timeout=120)
+    async def long(ctx: rota.JobContext, payload: Item) -> None:
+        long_started.set()
+        await asyncio.sleep(60)
+
+    @app.job("c.quick")
+    async def quick(ctx: rota.JobContext, payload: Item) -> str:
+        quick_calls.append(ctx.attempt)
+        quick_returned.set()
+        return "done"
+
+    schema = app.settings.schema_name
+    long_job = await app.enqueue("c.long", Item(), tenant_id="acme")
+    async with await psycopg.AsyncConnection.connect(postgres_url) as blocker:
+        # Completions insert into job_runs; a release does not touch it.
+        await blocker.execute(
+            psycopg.sql.SQL("LOCK TABLE {}.job_runs IN SHARE MODE").format(
+                psycopg.sql.Identifier(schema)
+            )
+        )
+        async with running_worker(app) as worker:
+            await asyncio.wait_for(long_started.wait(), 10)
+            quick_job = await app.enqueue("c.quick", Item(), tenant_id="acme")
+            await asyncio.wait_for(quick_returned.wait(), 10)
+            worker.stop()
+            # The grace period ends with c.long running: it is handed back at once...
+            await wait_status(app, long_job.id, rota.JobStatus.QUEUED)
+            # ...while c.quick's write still waits; let it through.
+            await blocker.rollback()
+    done = await app.get_job(quick_job.id)
+    assert (done.status, done.attempt, done.result) == (rota.JobStatus.SUCCEEDED, 1, "done")
+    assert quick_calls == [1]
+    released = await app.get_job(long_job.id)
+    assert (released.status, released.attempt) == (rota.JobStatus.QUEUED, 0)
+    await app.close()
+
+
 async def test_per_type_concurrency_is_never_exceeded(
     make_app: Callable[..., rota.App],
 ) -> None:

@@ -61,6 +61,9 @@ _HOLD_SECONDS = 0.05
 # 10) won in 9 of 10 interleaved pairs at 8 against 4 (claims of about 45 jobs instead of
 # 25), and 8 beat 6, 10 and 12 in most rounds.
 _PREFETCH_PER_SLOT = 8
+# At shutdown, after the grace period: how long runs whose handler has ended may still take to
+# write their outcome before they are handed back too.
+_OUTCOME_WRITE_SECONDS = 5.0
 
 OutcomeSubscriber = Callable[[OutcomeEvent], None]
 
@@ -266,6 +269,12 @@ class Worker:
             )
             await self._wait_in_flight(self.settings.shutdown_grace_seconds)
         if self._running:
+            # Hand back the jobs whose handlers still run. A run whose handler has ended is
+            # writing its outcome: it gets a little longer, so that a job that finished is not
+            # handed back to run again because its write was still queued.
+            await self._release_remaining(executing_only=True)
+            await self._wait_in_flight(_OUTCOME_WRITE_SECONDS)
+        if self._running:
             await self._release_remaining()
         await self._completer.stop()
         await self._claims.close()
@@ -302,8 +311,10 @@ class Worker:
                 extra={"error": error.message},
             )
 
-    async def _release_remaining(self) -> None:
-        remaining = list(self._running.values())
+    async def _release_remaining(self, *, executing_only: bool = False) -> None:
+        remaining = [r for r in self._running.values() if not (executing_only and r.handler_done)]
+        if not remaining:
+            return
         for running in remaining:
             running.ctx.request_cancel()
         await stop_tasks(*(r.task for r in remaining))
