@@ -219,7 +219,10 @@ class JobStore:
             conn, pool = await db.take()
             try:
                 cursor = AsyncRawCursor(conn, row_factory=tuple_row)
-                await cursor.execute(statement.text, statement.params(_single_insert_params(job)))
+                await cursor.execute(
+                    statement.text,
+                    statement.params(_single_insert_params(job, self.channels.jobs)),
+                )
                 inserted = await cursor.fetchone() is not None
             finally:
                 await db.give(conn, pool)
@@ -241,18 +244,29 @@ class JobStore:
 
     async def _copy(self, cursor: AsyncCursor[Any], jobs: Iterable[NewJob]) -> list[EnqueuedJob]:
         enqueued: list[EnqueuedJob] = []
+        by_queue: dict[str, list[UUID]] = {}
         # Binary COPY: the server reads each value as it is stored instead of parsing text.
         # The payload is JSON text already encoded and checked; this cursor sends it as jsonb.
         cursor.adapters.register_dumper(None, _JsonbFromText)
-        async with cursor.copy(self.q.copy_jobs) as copy:
-            copy.set_types(_COPY_TYPES)
-            for j in jobs:
-                row = (
-                    j.id, j.type, j.queue, j.tenant_id, j.actor_id, j.trace_id, j.traceparent,
-                    j.request_id, j.correlation_id, j.payload_json, j.priority, j.max_attempts,
-                )  # fmt: skip
-                await copy.write_row(row)
-                enqueued.append(EnqueuedJob(j.id, j.type, j.tenant_id, j.trace_id, True))
+        conn = cursor.connection
+        # The wake-up goes in the COPY's transaction (the caller's, or one of its own on a
+        # connection in autocommit): sent at its commit, never for rows that were not stored.
+        async with conn.transaction() if conn.autocommit else nullcontext():
+            async with cursor.copy(self.q.copy_jobs) as copy:
+                copy.set_types(_COPY_TYPES)
+                for j in jobs:
+                    row = (
+                        j.id, j.type, j.queue, j.tenant_id, j.actor_id, j.trace_id,
+                        j.traceparent, j.request_id, j.correlation_id, j.payload_json,
+                        j.priority, j.max_attempts,
+                    )  # fmt: skip
+                    await copy.write_row(row)
+                    enqueued.append(EnqueuedJob(j.id, j.type, j.tenant_id, j.trace_id, True))
+                    by_queue.setdefault(j.queue, []).append(j.id)
+            await cursor.execute(
+                self.q.notify_jobs,
+                {"jobs_channel": self.channels.jobs, "payloads": _wake_up_payloads(by_queue)},
+            )
         return enqueued
 
     def insert_jobs_sync(self, jobs: Sequence[NewJob], conn: SyncConn) -> list[EnqueuedJob]:
@@ -268,8 +282,8 @@ class JobStore:
 
     def _insert(self, jobs: Sequence[NewJob]) -> tuple[LiteralString, dict[str, Any]]:
         if len(jobs) == 1:
-            return self.q.insert_job, _single_insert_params(jobs[0])
-        return self.q.insert_jobs, _insert_params(jobs)
+            return self.q.insert_job, _single_insert_params(jobs[0], self.channels.jobs)
+        return self.q.insert_jobs, _insert_params(jobs, self.channels.jobs)
 
     # -- the worker's statements -------------------------------------------------------------
 
@@ -634,8 +648,22 @@ def copyable(requests: Sequence[JobRequest]) -> bool:
     )
 
 
-def _single_insert_params(job: NewJob) -> dict[str, Any]:
+# A wake-up NOTIFY names the new jobs of its queue when there are at most this many (ADR 0007),
+# as insert_jobs.sql does.
+_NAMED_WAKE_UP = 16
+
+
+def _wake_up_payloads(by_queue: dict[str, list[UUID]]) -> list[str]:
+    """One wake-up per queue: the queue, then its new due jobs' ids when there are few."""
+    return [
+        f"{queue} {','.join(str(i) for i in ids)}" if len(ids) <= _NAMED_WAKE_UP else queue
+        for queue, ids in by_queue.items()
+    ]
+
+
+def _single_insert_params(job: NewJob, jobs_channel: str) -> dict[str, Any]:
     return {
+        "jobs_channel": jobs_channel,
         "id": job.id,
         "type": job.type,
         "queue": job.queue,
@@ -654,8 +682,9 @@ def _single_insert_params(job: NewJob) -> dict[str, Any]:
     }
 
 
-def _insert_params(jobs: Sequence[NewJob]) -> dict[str, list[Any]]:
+def _insert_params(jobs: Sequence[NewJob], jobs_channel: str) -> dict[str, Any]:
     return {
+        "jobs_channel": jobs_channel,
         "ids": [j.id for j in jobs],
         "types": [j.type for j in jobs],
         "queues": [j.queue for j in jobs],

@@ -50,6 +50,7 @@ class ScheduleStore:
             "priority": job.priority,
             "max_attempts": job.max_attempts,
             "trace_id": job.trace_id,
+            "jobs_channel": self.jobs.channels.jobs,
         }
         with translated():
             async with self.db.connection() as conn:

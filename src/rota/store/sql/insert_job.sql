@@ -1,20 +1,24 @@
 -- Insert one job: insert_jobs.sql with plain parameters instead of arrays, which cost more to
--- send than the row itself. Idempotency as in insert_jobs.sql.
-INSERT INTO {schema}.jobs (
-    id, type, queue, tenant_id, actor_id, trace_id, traceparent, request_id,
-    correlation_id, idempotency_key, payload, priority, run_after, max_attempts
+-- send than the row itself. Idempotency and the wake-up as in insert_jobs.sql.
+WITH inserted AS (
+    INSERT INTO {schema}.jobs (
+        id, type, queue, tenant_id, actor_id, trace_id, traceparent, request_id,
+        correlation_id, idempotency_key, payload, priority, run_after, max_attempts
+    )
+    VALUES (
+        %(id)s, %(type)s, %(queue)s, %(tenant_id)s, %(actor_id)s, %(trace_id)s, %(traceparent)s,
+        %(request_id)s, %(correlation_id)s, %(idempotency_key)s, %(payload)s::jsonb,
+        %(priority)s::smallint,
+        COALESCE(
+            %(run_after)s::timestamptz,
+            now() + make_interval(secs => COALESCE(%(delay_seconds)s::float8, 0))
+        ),
+        %(max_attempts)s::integer
+    )
+    ON CONFLICT ((COALESCE(tenant_id, '')), type, idempotency_key)
+        WHERE idempotency_key IS NOT NULL
+        DO NOTHING
+    RETURNING id, queue, run_after <= now() AS due
 )
-VALUES (
-    %(id)s, %(type)s, %(queue)s, %(tenant_id)s, %(actor_id)s, %(trace_id)s, %(traceparent)s,
-    %(request_id)s, %(correlation_id)s, %(idempotency_key)s, %(payload)s::jsonb,
-    %(priority)s::smallint,
-    COALESCE(
-        %(run_after)s::timestamptz,
-        now() + make_interval(secs => COALESCE(%(delay_seconds)s::float8, 0))
-    ),
-    %(max_attempts)s::integer
-)
-ON CONFLICT ((COALESCE(tenant_id, '')), type, idempotency_key)
-    WHERE idempotency_key IS NOT NULL
-    DO NOTHING
-RETURNING id
+SELECT id, CASE WHEN due THEN pg_notify(%(jobs_channel)s, queue || ' ' || id::text) END
+FROM inserted
