@@ -12,6 +12,7 @@ import psycopg
 import rota
 from rota.core.limits import RateLimit
 from rota.store.claims import FairClaim
+from rota.store.queries import Queries
 
 Conn = psycopg.AsyncConnection[Any]
 
@@ -286,4 +287,46 @@ async def test_type_rate_limits_alone_do_not_lock_tenants(
     claims = Claims(app, rate_limits={"fair.other": RateLimit(runs=5, per_seconds=1)})
     async with TenantHeld(postgres_url, schema, "acme"):
         assert len(await claims.take(10)) == 10
+    await app.close()
+
+
+async def test_the_claim_without_limits_chooses_what_the_claim_with_them_would(
+    make_app: Callable[..., rota.App], db: Conn, schema: str
+) -> None:
+    """claim_jobs_fair_open.sql, used when no type cap or rate limit applies, takes the jobs
+    claim_jobs_fair.sql takes with empty limits: same walk, weights, rounds and order."""
+    app = build(make_app)
+    await app.set_tenant_limits("heavy", weight=3)
+    for tenant, count in (("heavy", 40), ("light", 5), ("mid", 12), ("zed", 1)):
+        await backlog(app, tenant, count)
+    q = Queries(schema)
+    params: dict[str, Any] = {
+        "tenants": None,
+        "queue": "default",
+        "cursor": "",
+        "tenant_count": 10,
+        "max_steps": 20,
+        "limit": 20,
+        "worker_id": uuid.uuid4(),
+        "lease_seconds": 60,
+        "excluded_types": [],
+        "default_weight": 1,
+        "default_max_running": None,
+    }
+    names = ["limited_types", "type_caps", "type_grants", "pair_types", "pair_tenants"]
+    limits: dict[str, list[Any]] = {name: [] for name in [*names, "pair_grants"]}
+    chosen = {}
+    for name, text, values in (
+        ("full", q.claim_jobs_fair, {**params, **limits}),
+        ("open", q.claim_jobs_fair_open, params),
+    ):
+        async with db.transaction(force_rollback=True):
+            rows = await (await db.execute(text, values)).fetchall()
+        # Sorted: both return the claimed jobs by run_after, and a batch's jobs share one.
+        chosen[name] = sorted((row["tenant_id"], row["id"], row["next_cursor"]) for row in rows)
+    assert chosen["open"] == chosen["full"]
+    # Rounds of 6 (weights 3 + 1 + 1 + 1) until 20: four rounds give 21 candidates, and the
+    # last in round and tenant order (mid's fourth) is left for the next claim.
+    tenants = Counter(tenant for tenant, _, _ in chosen["open"])
+    assert tenants == {"heavy": 12, "light": 4, "mid": 3, "zed": 1}
     await app.close()

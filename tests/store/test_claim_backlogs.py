@@ -80,19 +80,23 @@ async def fill_behind_finished(app: rota.App, db: psycopg.AsyncConnection[Any]) 
 def params(statement: str) -> dict[str, Any]:
     worker = {"worker_id": uuid.uuid4(), "limit": 10, "lease_seconds": 60}
     walk = {"queue": "default", "cursor": "", "tenant_count": 4, "max_steps": 8}
+    fair = {
+        **worker,
+        **walk,
+        "tenants": None,
+        "excluded_types": [],
+        "default_weight": 1,
+        "default_max_running": None,
+    }
     return {
         "claim_jobs": {**worker, "queues": ["default"], "excluded_types": []},
         "scan_tenants": {**walk, "lock_tenants": True},
         "claim_jobs_fair": {
-            **worker,
-            **walk,
-            "tenants": None,
-            "excluded_types": [],
-            "default_weight": 1,
-            "default_max_running": None,
+            **fair,
             **{name: [] for name in ["limited_types", "type_caps", "type_grants"]},
             **{name: [] for name in ["pair_types", "pair_tenants", "pair_grants"]},
         },
+        "claim_jobs_fair_open": fair,
     }[statement]
 
 
@@ -103,6 +107,8 @@ def params(statement: str) -> dict[str, Any]:
         ("claim_jobs", "custom"),  # on the pool, which keeps custom plans for it
         ("claim_jobs_fair", "custom"),
         ("claim_jobs_fair", "generic"),  # the claim connection's plans
+        ("claim_jobs_fair_open", "custom"),
+        ("claim_jobs_fair_open", "generic"),
         ("scan_tenants", "custom"),
         ("scan_tenants", "generic"),
     ],

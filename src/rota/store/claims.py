@@ -198,31 +198,35 @@ class ClaimStore:
         pair_grants: dict[tuple[str, str], int],
     ) -> tuple[list[Job], str, bool]:
         limited = sorted(set(claim.type_caps) | set(grants))
-        statement = self.q.positional("claim_jobs_fair")  # over psycopg's parse cache limit
+        params: dict[str, Any] = {
+            "tenants": tenants,
+            "queue": claim.queue,
+            "cursor": claim.cursor,
+            "tenant_count": _tenant_count(claim),
+            "max_steps": _max_steps(claim),
+            "limit": claim.limit,
+            "worker_id": claim.worker_id,
+            "lease_seconds": claim.lease_seconds,
+            "excluded_types": _array([*claim.excluded_types, *excluded]),
+            "default_weight": claim.default_weight,
+            "default_max_running": claim.default_max_running,
+        }
+        if limited or pair_grants:
+            statement = self.q.positional("claim_jobs_fair")  # over psycopg's parse cache limit
+            params.update(
+                limited_types=_array(limited),
+                type_caps=_array([claim.type_caps.get(t) for t in limited]),
+                type_grants=_array([grants.get(t) for t in limited]),
+                pair_types=_array([t for t, _ in pair_grants]),
+                pair_tenants=_array([n for _, n in pair_grants]),
+                pair_grants=_array(list(pair_grants.values())),
+            )
+        else:  # nothing to count per type: the cheaper statement, same choice
+            statement = self.q.positional("claim_jobs_fair_open")
         raw = AsyncRawCursor(cursor.connection, row_factory=_FAIR_CLAIM_ROWS)
         await raw.execute(
             statement.text,
-            statement.params(
-                {
-                    "tenants": tenants,
-                    "queue": claim.queue,
-                    "cursor": claim.cursor,
-                    "tenant_count": _tenant_count(claim),
-                    "max_steps": _max_steps(claim),
-                    "limit": claim.limit,
-                    "worker_id": claim.worker_id,
-                    "lease_seconds": claim.lease_seconds,
-                    "excluded_types": _array([*claim.excluded_types, *excluded]),
-                    "default_weight": claim.default_weight,
-                    "default_max_running": claim.default_max_running,
-                    "limited_types": _array(limited),
-                    "type_caps": _array([claim.type_caps.get(t) for t in limited]),
-                    "type_grants": _array([grants.get(t) for t in limited]),
-                    "pair_types": _array([t for t, _ in pair_grants]),
-                    "pair_tenants": _array([n for _, n in pair_grants]),
-                    "pair_grants": _array(list(pair_grants.values())),
-                }
-            ),
+            statement.params(params),
             binary=True,  # rows in binary: about a fifth less CPU to read than text
         )
         rows = await raw.fetchall()

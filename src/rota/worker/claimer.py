@@ -3,7 +3,9 @@
 FIFO queues are claimed together by one statement (``claim_jobs.sql``). Fair queues are
 claimed one by one in weighted round robin across tenants (``scan_tenants.sql`` then
 ``claim_jobs_fair.sql``), with tenant caps, global type caps and rate limits counted in the
-database. Each worker keeps its own cursor per fair queue, so claimers share no hot row.
+database; a claim with no type cap or rate limit runs ``claim_jobs_fair_open.sql``, which
+leaves the per-type counting out. Each worker keeps its own cursor per fair queue, so
+claimers share no hot row.
 
 An idle worker claims by id: when a queue's last claim found nothing and the queue has no
 limits, the ids a wake-up NOTIFY carried (migration 0007) are claimed by primary key
