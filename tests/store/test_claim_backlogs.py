@@ -90,7 +90,7 @@ def params(statement: str) -> dict[str, Any]:
     }
     return {
         "claim_jobs": {**worker, "queues": ["default"], "excluded_types": []},
-        "scan_tenants": {**walk, "lock_tenants": True},
+        "scan_tenants": {**walk, "tenants": None, "lock_tenants": True},
         "claim_jobs_fair": {
             **fair,
             **{name: [] for name in ["limited_types", "type_caps", "type_grants"]},

@@ -116,6 +116,7 @@ class ClaimStore:
                 await cursor.execute(
                     self.q.scan_tenants,
                     {
+                        "tenants": None,  # the walk's own parameter: walk from the cursor
                         "queue": claim.queue,
                         "cursor": claim.cursor,
                         "tenant_count": _tenant_count(claim),

@@ -13,6 +13,7 @@
 -- claim, lease, transition event). Served by jobs_fair_claim_idx and jobs_running_idx.
 WITH RECURSIVE
 -- part: best_priority
+-- part: tenant_walk
 -- part: fair_candidates
 type_rooms AS (
     SELECT l.type,

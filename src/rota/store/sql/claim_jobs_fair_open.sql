@@ -6,6 +6,7 @@
 -- (the shared parts), so both choose the same jobs when no limit applies.
 WITH RECURSIVE
 -- part: best_priority
+-- part: tenant_walk
 -- part: fair_candidates
 chosen AS (
     SELECT c.id
