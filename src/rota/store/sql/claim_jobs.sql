@@ -47,7 +47,7 @@ WITH RECURSIVE priorities (queue, priority, is_due) AS (
     ) AS next
     WHERE NOT p.is_due
 ),
-candidates AS (
+chosen AS (
     SELECT c.id
     FROM priorities AS p
     CROSS JOIN LATERAL (
@@ -67,23 +67,7 @@ candidates AS (
     ORDER BY c.priority, c.run_after
     LIMIT %(limit)s
 ),
-claimed AS (
-    UPDATE {schema}.jobs AS j
-    SET status = 'running',
-        attempt = j.attempt + 1,
-        run_id = gen_random_uuid(),
-        locked_by = %(worker_id)s,
-        locked_until = now() + make_interval(secs => %(lease_seconds)s),
-        started_at = now()
-    FROM candidates AS c
-    WHERE j.id = c.id
-    RETURNING j.*
-),
-events AS (
-    INSERT INTO {schema}.job_events (job_id, tenant_id, kind, from_status, to_status, attempt)
-    SELECT id, tenant_id, 'transition', 'queued', 'running', attempt
-    FROM claimed
-)
+-- part: claim_chosen
 SELECT *
 FROM claimed
 ORDER BY priority, run_after

@@ -5,7 +5,7 @@
 -- are skipped. The status test is written `(...) IS TRUE` so that no claim index (all are
 -- partial on status = 'queued') can serve it: with statistics that saw nothing queued, the
 -- planner read every queued job of the worker's queues through one, instead of the key.
-WITH candidates AS (
+WITH chosen AS (
     SELECT id
     FROM {schema}.jobs
     WHERE id = ANY(%(ids)s::uuid[])
@@ -17,23 +17,7 @@ WITH candidates AS (
     LIMIT %(limit)s
     FOR UPDATE SKIP LOCKED
 ),
-claimed AS (
-    UPDATE {schema}.jobs AS j
-    SET status = 'running',
-        attempt = j.attempt + 1,
-        run_id = gen_random_uuid(),
-        locked_by = %(worker_id)s,
-        locked_until = now() + make_interval(secs => %(lease_seconds)s),
-        started_at = now()
-    FROM candidates AS c
-    WHERE j.id = c.id
-    RETURNING j.*
-),
-events AS (
-    INSERT INTO {schema}.job_events (job_id, tenant_id, kind, from_status, to_status, attempt)
-    SELECT id, tenant_id, 'transition', 'queued', 'running', attempt
-    FROM claimed
-)
+-- part: claim_chosen
 SELECT *
 FROM claimed
 ORDER BY priority, run_after

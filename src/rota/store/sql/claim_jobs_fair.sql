@@ -50,4 +50,5 @@ chosen AS (
     ORDER BY ranked.round, ranked.ord, ranked.run_after
     LIMIT %(limit)s
 ),
--- part: fair_claimed
+-- part: claim_chosen
+-- part: fair_result

@@ -14,4 +14,5 @@ chosen AS (
     ORDER BY c.round, c.ord, c.run_after
     LIMIT %(limit)s
 ),
--- part: fair_claimed
+-- part: claim_chosen
+-- part: fair_result
