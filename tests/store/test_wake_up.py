@@ -92,6 +92,23 @@ async def test_a_copied_batch_wakes_each_of_its_queues(
     )
 
 
+@pytest.mark.parametrize("filler", [0, 48], ids=["insert", "copy"])
+async def test_a_wake_up_names_at_most_16_jobs_by_either_path(
+    listen: tuple[rota.App, psycopg.AsyncConnection[Any]], filler: int
+) -> None:
+    """A batch under 64 jobs goes by INSERT (the rule in insert_jobs.sql), one of 64 or more
+    by COPY (the rule in Python): both name 16 new jobs, and past that only the queue."""
+    app, conn = listen
+    for count in (16, 17):
+        jobs = await app.enqueue_many(
+            [rota.JobRequest("w.mail", Item(n=n), tenant_id="acme") for n in range(filler)]
+            + [rota.JobRequest("w.sms", Item(n=n), tenant_id="acme") for n in range(count)]
+        )
+        payloads = dict(named(payload) for payload in await next_payloads(conn, 2 if filler else 1))
+        expected = frozenset(job.id for job in jobs[filler:]) if count <= 16 else frozenset()
+        assert payloads["sms"] == expected
+
+
 async def test_no_wake_up_for_a_delayed_job_or_a_rolled_back_batch(
     listen: tuple[rota.App, psycopg.AsyncConnection[Any]], postgres_url: str
 ) -> None:
