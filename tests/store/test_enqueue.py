@@ -489,19 +489,6 @@ async def test_created_at_is_when_each_row_was_written(
     await app.close()
 
 
-async def test_a_copied_batch_wakes_listening_workers(
-    make_app: Callable[..., rota.App], postgres_url: str
-) -> None:
-    app = build(make_app)
-    channel = f"{app.settings.schema_name}.jobs"
-    async with await psycopg.AsyncConnection.connect(postgres_url, autocommit=True) as listen:
-        await listen.execute(psycopg.sql.SQL("LISTEN {}").format(psycopg.sql.Identifier(channel)))
-        await app.enqueue_many(envelope_batch("wake", 100, with_key=False))
-        notify = await anext(listen.notifies(timeout=10))
-    assert (notify.channel, notify.payload) == (channel, "default")
-    await app.close()
-
-
 async def test_a_copied_batch_in_a_rolled_back_transaction_leaves_no_job(
     make_app: Callable[..., rota.App], postgres_url: str, db: Conn
 ) -> None:

@@ -13,6 +13,7 @@ from psycopg import sql
 
 import rota
 from rota.store.listen import Listener
+from tests.support.notify import listening
 
 Conn = psycopg.AsyncConnection[Any]
 SENTINEL = "sentinel"
@@ -21,9 +22,7 @@ SENTINEL = "sentinel"
 @pytest.fixture
 async def watcher(postgres_url: str, schema: str) -> AsyncIterator[Conn]:
     """A plain LISTEN on the schema's events and outcomes channels."""
-    async with await psycopg.AsyncConnection.connect(postgres_url, autocommit=True) as conn:
-        for channel in (f"{schema}.events", f"{schema}.outcomes"):
-            await conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
+    async with listening(postgres_url, f"{schema}.events", f"{schema}.outcomes") as conn:
         yield conn
 
 

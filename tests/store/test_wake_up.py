@@ -8,15 +8,14 @@ import asyncio
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from uuid import UUID
 
 import psycopg
 import pytest
-from psycopg import sql
 from psycopg.rows import dict_row
 from pydantic import BaseModel
 
 import rota
+from tests.support.notify import listening, wake_up
 
 
 class Item(BaseModel):
@@ -46,11 +45,8 @@ async def listen(
     make_app: Callable[..., rota.App], postgres_url: str
 ) -> AsyncIterator[tuple[rota.App, psycopg.AsyncConnection[Any]]]:
     app = build(make_app)
-    conn = await psycopg.AsyncConnection.connect(postgres_url, autocommit=True)
-    channel = f"{app.settings.schema_name}.jobs"
-    await conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
-    yield app, conn
-    await conn.close()
+    async with listening(postgres_url, f"{app.settings.schema_name}.jobs") as conn:
+        yield app, conn
     await app.close()
 
 
@@ -61,17 +57,24 @@ async def next_payloads(conn: psycopg.AsyncConnection[Any], count: int = 1) -> l
     return payloads
 
 
-def named(payload: str) -> tuple[str, frozenset[UUID]]:
-    queue, _, ids = payload.partition(" ")
-    return queue, frozenset(UUID(i) for i in ids.split(",")) if ids else frozenset()
-
-
 async def test_enqueue_sync_names_its_job(
     listen: tuple[rota.App, psycopg.AsyncConnection[Any]],
 ) -> None:
     app, conn = listen
     job = await asyncio.to_thread(app.enqueue_sync, "w.mail", Item(), tenant_id="acme")
     assert await next_payloads(conn) == [f"mail {job.id}"]
+
+
+async def test_an_inserted_batch_names_only_its_due_jobs(
+    listen: tuple[rota.App, psycopg.AsyncConnection[Any]],
+) -> None:
+    app, conn = listen
+    later = rota.JobRequest("w.mail", Item(), tenant_id="acme", run_after=timedelta(hours=1))
+    jobs = await app.enqueue_many(
+        [later, *(rota.JobRequest("w.mail", Item(n=n), tenant_id="acme") for n in range(3))]
+    )
+    [payload] = await next_payloads(conn)
+    assert wake_up(payload) == ("mail", frozenset(job.id for job in jobs[1:]))
 
 
 async def test_a_copied_batch_wakes_each_of_its_queues(
@@ -82,7 +85,7 @@ async def test_a_copied_batch_wakes_each_of_its_queues(
         [rota.JobRequest("w.mail", Item(n=n), tenant_id="acme") for n in range(70)]
         + [rota.JobRequest("w.sms", Item(n=n), tenant_id="acme") for n in range(3)]
     )
-    payloads = {named(payload) for payload in await next_payloads(conn, 2)}
+    payloads = {wake_up(payload) for payload in await next_payloads(conn, 2)}
     assert (
         payloads
         == {
@@ -104,7 +107,9 @@ async def test_a_wake_up_names_at_most_16_jobs_by_either_path(
             [rota.JobRequest("w.mail", Item(n=n), tenant_id="acme") for n in range(filler)]
             + [rota.JobRequest("w.sms", Item(n=n), tenant_id="acme") for n in range(count)]
         )
-        payloads = dict(named(payload) for payload in await next_payloads(conn, 2 if filler else 1))
+        payloads = dict(
+            wake_up(payload) for payload in await next_payloads(conn, 2 if filler else 1)
+        )
         expected = frozenset(job.id for job in jobs[filler:]) if count <= 16 else frozenset()
         assert payloads["sms"] == expected
 
@@ -135,7 +140,7 @@ async def test_a_system_schedule_tick_names_its_job(
     now = datetime.now(UTC).replace(second=5, microsecond=0)
     assert await scheduler.run_once(now=now) == 1
     [payload] = await next_payloads(conn)
-    queue, ids = named(payload)
+    queue, ids = wake_up(payload)
     assert queue == "maintenance"
     [job] = await app.list_jobs(type="w.sweep")
     assert ids == {job.id}

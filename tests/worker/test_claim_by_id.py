@@ -5,12 +5,8 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from datetime import timedelta
-from typing import Any
 from uuid import UUID
 
-import psycopg
-from psycopg import sql
 from pydantic import BaseModel
 
 import rota
@@ -20,47 +16,6 @@ from tests.worker.helpers import running_worker, wait_status
 
 class Item(BaseModel):
     n: int = 0
-
-
-async def _listen(url: str, channel: str) -> psycopg.AsyncConnection[Any]:
-    conn = await psycopg.AsyncConnection.connect(url, autocommit=True)
-    await conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
-    return conn
-
-
-async def test_the_wake_up_names_the_jobs_of_a_small_insert_and_only_due_ones(
-    make_app: Callable[..., rota.App], postgres_url: str
-) -> None:
-    app = make_app()
-
-    @app.job("w.job", queue="mail")
-    async def job(ctx: rota.JobContext, payload: Item) -> None:
-        return None
-
-    channel = f"{app.settings.schema_name}.jobs"
-    listen = await _listen(postgres_url, channel)
-    try:
-        one = await app.enqueue("w.job", Item(), tenant_id="acme")
-        notify = await anext(listen.notifies(timeout=10))
-        assert notify.payload == f"mail {one.id}"
-
-        later = rota.JobRequest("w.job", {"n": 0}, tenant_id="acme", run_after=timedelta(hours=1))
-        jobs = await app.enqueue_many(
-            [later, *(rota.JobRequest("w.job", {"n": n}, tenant_id="acme") for n in range(3))]
-        )
-        notify = await anext(listen.notifies(timeout=10))
-        queue, _, ids = notify.payload.partition(" ")
-        assert queue == "mail"
-        assert {UUID(i) for i in ids.split(",")} == {job.id for job in jobs[1:]}
-
-        await app.enqueue_many(
-            [rota.JobRequest("w.job", {"n": n}, tenant_id="acme") for n in range(17)]
-        )
-        notify = await anext(listen.notifies(timeout=10))
-        assert notify.payload == "mail"  # too many to name: the queue only
-    finally:
-        await listen.close()
-        await app.close()
 
 
 async def test_an_idle_worker_claims_announced_jobs_by_id(
