@@ -84,11 +84,12 @@ async def test_a_silently_cut_listen_connection_is_covered_by_polling_then_repla
     postgres_url: str, schema: str, conn: Conn
 ) -> None:
     async with proxied_worker(postgres_url, schema) as (proxy, direct, worker, notified):
-        jobs_channel = worker.store.channels.jobs
+        # The enqueue's NOTIFY wakes the queue, or hands the job to the idle worker (ADR 0012)
+        wake_ups = {worker.store.channels.jobs, worker.store.channels.handoff}
         # Healthy: the enqueue's NOTIFY reaches the worker over its LISTEN connection.
         first = await direct.enqueue("f.ping", {}, tenant_id="acme")
         await wait_status(direct, first.id, rota.JobStatus.SUCCEEDED)
-        assert [channel for _, channel in notified] == [jobs_channel]
+        assert [channel for _, channel in notified] in ([channel] for channel in wake_ups)
 
         # The LISTEN connection goes silent; pool and heartbeat connections still work.
         assert proxy.blackhole(b"rota-listen") == 1
@@ -98,13 +99,14 @@ async def test_a_silently_cut_listen_connection_is_covered_by_polling_then_repla
         second = await direct.enqueue("f.ping", {}, tenant_id="acme")
         done = await wait_status(direct, second.id, rota.JobStatus.SUCCEEDED)
         assert done.started_at is not None
-        # Its NOTIFY is stuck in the silent connection: polling picked the job up.
+        # Its NOTIFY is stuck in the silent connection: polling picked the job up (a job handed
+        # off is found by its holder at the poll).
         assert (done.started_at - done.created_at).total_seconds() <= POLL_INTERVAL + 1.0
         assert len(notified) == 1
 
         # The listener notices the silence (quiet period, then an unanswered probe) and
-        # opens a new LISTEN connection, which LISTENs on both channels (its last statement
-        # is the second LISTEN; until then an enqueue's NOTIFY could pass it by).
+        # opens a new LISTEN connection, which LISTENs on every channel (its last statement
+        # is the last LISTEN; until then an enqueue's NOTIFY could pass it by).
         async def reconnected() -> bool:
             if proxy.opened(b"rota-listen") != listens + 1:
                 return False
@@ -112,7 +114,7 @@ async def test_a_silently_cut_listen_connection_is_covered_by_polling_then_repla
                 conn,
                 "SELECT count(*) FROM pg_stat_activity "
                 "WHERE application_name = 'rota-listen' AND backend_start > %s "
-                "AND (query LIKE 'LISTEN %%control%%' OR query = 'SELECT 1')",
+                "AND (query LIKE 'LISTEN %%handoff%%' OR query = 'SELECT 1')",
                 cut_at_db,
             )
             return listening == 1
@@ -124,7 +126,7 @@ async def test_a_silently_cut_listen_connection_is_covered_by_polling_then_repla
         third = await direct.enqueue("f.ping", {}, tenant_id="acme")
 
         async def notified_again() -> bool:
-            return any(channel == jobs_channel and at > cut_at for at, channel in notified)
+            return any(channel in wake_ups and at > cut_at for at, channel in notified)
 
         await eventually(notified_again, timeout=5)
         await wait_status(direct, third.id, rota.JobStatus.SUCCEEDED)

@@ -31,11 +31,15 @@ async def test_an_idle_worker_claims_announced_jobs_by_id(
     async with running_worker(app, concurrency=2) as worker:
         await eventually(lambda: _true(worker.idle.is_set()))  # its first claim found nothing
         for n in range(3):
-            enqueued = await app.enqueue("w.job", Item(n=n), tenant_id=f"t{n}")
-            done = await wait_status(app, enqueued.id, rota.JobStatus.SUCCEEDED)
-            assert done.attempt == 1
+            # Two at a time: a single enqueue would be handed off instead (ADR 0012).
+            pair = await app.enqueue_many(
+                [rota.JobRequest("w.job", Item(n=n), tenant_id=f"t{n}") for _ in range(2)]
+            )
+            for enqueued in pair:
+                done = await wait_status(app, enqueued.id, rota.JobStatus.SUCCEEDED)
+                assert done.attempt == 1
         assert worker._claimer.claims_by_id >= 1
-    assert len(ran) == 3
+    assert len(ran) == 6
     await app.close()
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import (
     AbstractAsyncContextManager,
     AbstractContextManager,
@@ -43,11 +43,15 @@ class Channels:
     jobs: str
     outcomes: str
     control: str
+    handoff: str  # "worker_id job_id": a job claimed for that worker at enqueue (ADR 0012)
 
     @classmethod
     def of(cls, schema: str) -> Channels:
         return cls(
-            jobs=f"{schema}.jobs", outcomes=f"{schema}.outcomes", control=f"{schema}.control"
+            jobs=f"{schema}.jobs",
+            outcomes=f"{schema}.outcomes",
+            control=f"{schema}.control",
+            handoff=f"{schema}.handoff",
         )
 
 
@@ -221,7 +225,7 @@ class JobStore:
                 cursor = AsyncRawCursor(conn, row_factory=tuple_row)
                 await cursor.execute(
                     statement.text,
-                    statement.params(_single_insert_params(job, self.channels.jobs)),
+                    statement.params(_single_insert_params(job, self.channels)),
                 )
                 inserted = await cursor.fetchone() is not None
             finally:
@@ -282,7 +286,7 @@ class JobStore:
 
     def _insert(self, jobs: Sequence[NewJob]) -> tuple[LiteralString, dict[str, Any]]:
         if len(jobs) == 1:
-            return self.q.insert_job, _single_insert_params(jobs[0], self.channels.jobs)
+            return self.q.insert_job, _single_insert_params(jobs[0], self.channels)
         return self.q.insert_jobs, _insert_params(jobs, self.channels.jobs)
 
     # -- the worker's statements -------------------------------------------------------------
@@ -464,6 +468,43 @@ class JobStore:
             with translated():
                 cursor = await c.execute(self.q.release_jobs, params)
                 return {row["id"] for row in await cursor.fetchall()}
+
+    # -- the hand-off at enqueue (ADR 0012) ---------------------------------------------------
+
+    async def offer_slots(
+        self, worker_id: UUID, slots: Mapping[str, int], lease_seconds: float
+    ) -> None:
+        """Set this worker's free slots per queue (0 removes the queue's offer)."""
+        params = {
+            "worker_id": worker_id,
+            "queues": list(slots),
+            "slots": list(slots.values()),
+            "lease_seconds": lease_seconds,
+        }
+        async with self._conn() as c:
+            with translated():
+                await c.execute(self.q.offer_slots, params)
+
+    async def withdraw_slots(self, worker_id: UUID) -> None:
+        async with self._conn() as c:
+            with translated():
+                await c.execute(self.q.withdraw_slots, {"worker_id": worker_id})
+
+    async def get_handed_off_job(
+        self, worker_id: UUID, job_id: UUID, conn: AsyncConn | None = None
+    ) -> Job | None:
+        """The job handed to this worker, if it still holds it."""
+        jobs = await self._claim(
+            self.q.get_handed_off_job, {"id": job_id, "worker_id": worker_id}, conn
+        )
+        return jobs[0] if jobs else None
+
+    async def held_jobs(self, worker_id: UUID) -> list[tuple[UUID, int]]:
+        """(id, attempt) of every job this worker holds a lease on."""
+        async with self._conn() as c:
+            with translated():
+                cursor = await c.execute(self.q.held_jobs, {"worker_id": worker_id})
+                return [(row["id"], row["attempt"]) for row in await cursor.fetchall()]
 
     async def prune_jobs(self, retention_seconds: float, limit: int) -> int:
         async with self._conn() as c:
@@ -661,9 +702,13 @@ def _wake_up_payloads(by_queue: dict[str, list[UUID]]) -> list[str]:
     ]
 
 
-def _single_insert_params(job: NewJob, jobs_channel: str) -> dict[str, Any]:
+def _single_insert_params(job: NewJob, channels: Channels) -> dict[str, Any]:
     return {
-        "jobs_channel": jobs_channel,
+        "jobs_channel": channels.jobs,
+        "handoff_channel": channels.handoff,
+        # Only a job due now and without an idempotency key can be handed to an idle worker
+        # (insert_job.sql): a delayed job is not due, and a keyed one may not be inserted.
+        "handoff": job.run_after is None and not job.delay_seconds and job.idempotency_key is None,
         "id": job.id,
         "type": job.type,
         "queue": job.queue,

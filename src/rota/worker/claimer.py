@@ -63,6 +63,10 @@ class Claimer:
             if t.concurrency or t.global_concurrency or t.rate_limit or t.tenant_rate_limit
         }
         self.claims_by_id = 0  # how many claims took the by-id path (for tests and stats)
+        # Free slots offered per queue for the hand-off at enqueue (ADR 0012), as last written;
+        # each job handed off takes one.
+        self._offered: dict[str, int] = {}
+        self._ever_offered = False
 
     def is_fair(self, queue: str) -> bool:
         return self._registry.queue_fairness.get(queue, self._settings.fair_claims)
@@ -143,7 +147,7 @@ class Claimer:
         ids: list[UUID] = []
         taken: list[str] = []
         for queue in ready:
-            if queue in self._limited_queues or (self.is_fair(queue) and self._tenant_caps()):
+            if not self._without_limits(queue):
                 self._drained.discard(queue)  # limits are counted by the full claim only
                 continue
             ids += self._notified.pop(queue)
@@ -163,6 +167,43 @@ class Claimer:
         if len(jobs) >= limit:
             self._drained.difference_update(taken)  # more came than there was room for
         return jobs
+
+    @property
+    def offering(self) -> bool:
+        """Whether this worker has offered slots to the hand-off: jobs may be handed to it."""
+        return self._ever_offered
+
+    def handed_off(self, queue: str) -> None:
+        """An enqueue took one of the slots offered for ``queue``."""
+        if self._offered.get(queue, 0) > 0:
+            self._offered[queue] -= 1
+
+    async def offer(self, room: int) -> None:
+        """Offer free slots to the hand-off at enqueue (ADR 0012): ``room`` for each drained
+        queue the claim by id could take (no limits), nothing for the others. Written only
+        when an offer has to shrink, or has fallen to half of the room or less: not at every
+        job."""
+        changes: dict[str, int] = {}
+        for queue in set(self._offered) | self._drained:
+            want = room if queue in self._drained and self._without_limits(queue) else 0
+            offered = self._offered.get(queue, 0)
+            if offered > want or (want > 0 and offered <= want // 2):
+                changes[queue] = want
+        if not changes:
+            return
+        await self._jobs.offer_slots(self._worker_id, changes, self._settings.lease_seconds)
+        self._ever_offered = self._ever_offered or any(changes.values())
+        for queue, slots in changes.items():
+            if slots:
+                self._offered[queue] = slots
+            else:
+                self._offered.pop(queue, None)
+
+    def _without_limits(self, queue: str) -> bool:
+        """The claim by id's test: a queue without limits, and no tenant caps for a fair one."""
+        if queue in self._limited_queues:
+            return False
+        return not (self.is_fair(queue) and self._tenant_caps())
 
     def _tenant_caps(self) -> bool:
         return self._has_tenant_caps or self._settings.tenant_max_running is not None

@@ -147,6 +147,10 @@ class Worker:
         self._heartbeat: Heartbeat | None = None
         self.started = asyncio.Event()
         self.idle = asyncio.Event()  # set while the claim loop waits for a wake-up
+        self.handoffs = 0  # jobs an enqueue handed to this worker (ADR 0012), for tests and stats
+        self._handoff_tasks: set[asyncio.Task[None]] = set()
+        self._handoff_reading: set[UUID] = set()  # handed-off jobs being read
+        self._handoffs_checked_at = 0.0
 
     # -- public ----------------------------------------------------------------------------
 
@@ -156,7 +160,7 @@ class Worker:
         channels = self.store.channels
         listener = Listener(
             self.db,
-            [channels.jobs, channels.control],
+            [channels.jobs, channels.control, channels.handoff],
             self._on_notify,
             on_reconnect=self._wake.set,
             check_seconds=max(1.0, min(10.0, self.settings.poll_interval_seconds * 2)),
@@ -262,6 +266,7 @@ class Worker:
 
     async def _shutdown(self) -> None:
         self._stopping.set()
+        await self._release_handed_off()
         await self._release_held()
         if self._running:
             log.info(
@@ -286,6 +291,38 @@ class Worker:
             log.warning("could not mark worker stopped", extra={"error": error.message})
         self._threads.shutdown(wait=False, cancel_futures=True)
         log.info("worker stopped", extra={"worker_id": str(self.id)})
+
+    async def _find_handed_off(self) -> None:
+        """Jobs handed to this worker whose NOTIFY never arrived (a cut listen connection
+        loses it): found by their holder, at most once a poll interval while slots are
+        offered, and started like the others."""
+        now = time.monotonic()
+        if not self._claimer.offering or now - self._handoffs_checked_at < (
+            self.settings.poll_interval_seconds
+        ):
+            return
+        self._handoffs_checked_at = now
+        known = {job.id for job in self._held} | set(self._running) | self._handoff_reading
+        for job_id, _ in await self.store.held_jobs(self.id):
+            if job_id not in known:
+                await self._take_handoff(job_id)
+
+    async def _release_handed_off(self) -> None:
+        """Take back the slots offered for the hand-off, then hand back the jobs handed to
+        this worker that it never read (their NOTIFY was still on its way when the listener
+        stopped). Runs after the listener has stopped."""
+        await stop_tasks(*self._handoff_tasks)
+        try:
+            await self.store.withdraw_slots(self.id)
+            mine = {job.id for job in self._held} | set(self._running)
+            unread = [held for held in await self.store.held_jobs(self.id) if held[0] not in mine]
+            if unread:
+                await self.store.release_jobs(self.id, unread, "released at shutdown (not started)")
+        except DatabaseError as error:
+            log.error(
+                "could not take back the hand-off; jobs handed off return after their lease",
+                extra={"error": error.message},
+            )
 
     async def _wait_in_flight(self, grace_seconds: float) -> None:
         deadline = asyncio.get_running_loop().time() + grace_seconds
@@ -354,6 +391,11 @@ class Worker:
                     # A partial claim means nothing more was due (wait for a wake-up), but a
                     # claim stops at one priority: look again for the next.
                     continue
+            try:
+                await self._find_handed_off()  # the hand-off at enqueue (ADR 0012)
+                await self._claimer.offer(self._room())
+            except DatabaseError as error:
+                log.warning("could not offer free slots", extra={"error": error.message})
             wait = self.settings.poll_interval_seconds
             if self._claimer.wake_in is not None:  # a rate limit allows the next start then
                 wait = min(wait, max(self._claimer.wake_in, 0.01))
@@ -630,9 +672,44 @@ class Worker:
                 if ids:
                     self._claimer.notified(queue, ids)
                 self._wake.set()
+        elif channel == self.store.channels.handoff:
+            # "worker_id job_id": a job an enqueue claimed for a worker that offered a slot.
+            worker_id, _, job_id = payload.partition(" ")
+            if worker_id == str(self.id):
+                with contextlib.suppress(ValueError):
+                    task = asyncio.create_task(self._take_handoff(UUID(job_id)))
+                    self._handoff_tasks.add(task)
+                    task.add_done_callback(self._handoff_tasks.discard)
         elif channel == self.store.channels.control and payload.startswith("cancel:"):
             with contextlib.suppress(ValueError):
                 self._on_cancel_requested(UUID(payload.removeprefix("cancel:")))
+
+    async def _take_handoff(self, job_id: UUID) -> None:
+        """Read the job an enqueue handed to this worker and start it like a claimed one.
+        If it cannot be read now, it stays leased to this worker: the claim loop finds it by
+        its holder at its next poll (``_find_handed_off``), and a stopping worker releases it
+        (``_release_handed_off``)."""
+        if job_id in self._handoff_reading or job_id in self._running:
+            return
+        if any(job.id == job_id for job in self._held):
+            return
+        self._handoff_reading.add(job_id)
+        try:
+            async with self._claims.connection() as conn:
+                job = await self.store.get_handed_off_job(self.id, job_id, conn)
+        except DatabaseError as error:
+            log.warning("could not read a job handed off", extra={"error": error.message})
+            return
+        finally:
+            self._handoff_reading.discard(job_id)
+        if job is None:
+            return  # no longer this worker's
+        self._claimer.handed_off(job.queue)
+        self.handoffs += 1
+        self._held.append(job)
+        if self._stopping.is_set():
+            return  # the shutdown releases what is held
+        self._start_held()
 
     def _on_cancel_requested(self, job_id: UUID) -> None:
         if any(job.id == job_id for job in self._held):
