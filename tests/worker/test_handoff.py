@@ -142,22 +142,34 @@ async def test_no_hand_off_to_a_stopped_worker_or_one_not_heard_from(
     await app.close()
 
 
-async def test_a_rolled_back_enqueue_gives_its_slot_back(
+async def test_an_enqueue_in_a_callers_transaction_is_not_handed_off(
     make_app: Callable[..., rota.App], db: Conn, postgres_url: str, schema: str
 ) -> None:
     app, _ = build(make_app)
     gone = await a_worker_row(db)
     async with await psycopg.AsyncConnection.connect(postgres_url) as tx:
-        await tx.execute(
-            psycopg.sql.SQL("SET search_path TO {}").format(psycopg.sql.Identifier(schema))
-        )
         enqueued = await app.enqueue("h.job", Item(), tenant_id="acme", connection=tx)
-        cursor = await tx.execute("SELECT locked_by FROM jobs WHERE id = %s", [enqueued.id])
-        assert await cursor.fetchone() == (gone,)  # handed off inside the transaction
-        await tx.rollback()
-    assert await offered(db, gone) == 1
-    cursor = await db.execute("SELECT count(*) AS n FROM jobs")
-    assert (await cursor.fetchone() or {})["n"] == 0
+    row = await job_row(db, enqueued.id)
+    assert (row["status"], row["locked_by"]) == ("queued", None)
+    assert await offered(db, gone) == 1  # no slot row held in the caller's transaction
+    await app.close()
+
+
+async def test_after_a_miss_the_hand_off_is_tried_again_a_moment_later(
+    make_app: Callable[..., rota.App], db: Conn
+) -> None:
+    app, _ = build(make_app)
+    missed = await app.enqueue("h.job", Item(), tenant_id="acme")  # nobody offers a slot
+    gone = await a_worker_row(db)
+    right_after = await app.enqueue("h.job", Item(), tenant_id="acme")
+    # Within a second of a miss, single enqueues of the queue insert without trying.
+    assert [(await job_row(db, j.id))["locked_by"] for j in (missed, right_after)] == [None, None]
+
+    async def handed_off() -> bool:
+        enqueued = await app.enqueue("h.job", Item(), tenant_id="acme")
+        return (await job_row(db, enqueued.id))["locked_by"] == gone
+
+    await eventually(handed_off, interval=0.2)
     await app.close()
 
 

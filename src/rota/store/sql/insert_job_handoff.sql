@@ -1,0 +1,72 @@
+-- Insert one job and hand it to an idle worker (ADR 0012): insert_job.sql for a job due now
+-- without an idempotency key, run by App.enqueue while workers offer slots for its queue
+-- (JobStore.insert_job). It takes a free slot an idle worker offered for the job's queue and
+-- inserts the job already claimed for that worker: running, attempt 1, a run id, the worker's
+-- lease and the queued -> running event, in this transaction; the worker is told on the
+-- hand-off channel instead of the queue being woken. A slot counts only while its worker is
+-- live (not stopped, heard from within one lease) and never for a tenant with a cap on its
+-- running jobs. A slot another enqueue holds is skipped: the job is then queued as usual, and
+-- the last column tells the caller that no slot was taken.
+WITH slot AS (
+    UPDATE {schema}.worker_slots AS s
+    SET slots = s.slots - 1
+    FROM (
+        SELECT r.queue, r.worker_id
+        FROM {schema}.worker_slots AS r
+        JOIN {schema}.workers AS w ON w.id = r.worker_id
+        WHERE r.queue = %(queue)s
+            AND r.slots > 0
+            AND w.stopped_at IS NULL
+            AND w.heartbeat_at > now() - make_interval(secs => r.lease_seconds)
+            AND NOT EXISTS (
+                SELECT 1
+                FROM {schema}.tenant_limits AS l
+                WHERE l.tenant_id = %(tenant_id)s
+                    AND l.max_running IS NOT NULL
+            )
+        LIMIT 1
+        FOR UPDATE OF r SKIP LOCKED
+    ) AS pick
+    WHERE s.queue = pick.queue
+        AND s.worker_id = pick.worker_id
+    RETURNING s.worker_id, s.lease_seconds
+),
+inserted AS (
+    INSERT INTO {schema}.jobs (
+        id, type, queue, tenant_id, actor_id, trace_id, traceparent, request_id,
+        correlation_id, idempotency_key, payload, priority, run_after, max_attempts,
+        status, attempt, run_id, locked_by, locked_until, started_at
+    )
+    SELECT
+        %(id)s, %(type)s, %(queue)s, %(tenant_id)s, %(actor_id)s, %(trace_id)s, %(traceparent)s,
+        %(request_id)s, %(correlation_id)s, %(idempotency_key)s, %(payload)s::jsonb,
+        %(priority)s::smallint,
+        COALESCE(
+            %(run_after)s::timestamptz,
+            now() + make_interval(secs => COALESCE(%(delay_seconds)s::float8, 0))
+        ),
+        %(max_attempts)s::integer,
+        CASE WHEN slot.worker_id IS NULL THEN 'queued' ELSE 'running' END,
+        CASE WHEN slot.worker_id IS NULL THEN 0 ELSE 1 END,
+        CASE WHEN slot.worker_id IS NOT NULL THEN gen_random_uuid() END,
+        slot.worker_id,
+        now() + make_interval(secs => slot.lease_seconds),
+        CASE WHEN slot.worker_id IS NOT NULL THEN now() END
+    FROM (VALUES (1)) AS one (n)
+    LEFT JOIN slot ON true
+    RETURNING id, queue, tenant_id, attempt, locked_by, run_after <= now() AS due
+),
+events AS (
+    INSERT INTO {schema}.job_events (job_id, tenant_id, kind, from_status, to_status, attempt)
+    SELECT id, tenant_id, 'transition', 'queued', 'running', attempt
+    FROM inserted
+    WHERE locked_by IS NOT NULL
+)
+SELECT id,
+    CASE
+        WHEN locked_by IS NOT NULL THEN
+            pg_notify(%(handoff_channel)s, locked_by::text || ' ' || id::text)
+        WHEN due THEN pg_notify(%(jobs_channel)s, queue || ' ' || id::text)
+    END,
+    locked_by IS NOT NULL AS handed_off
+FROM inserted
