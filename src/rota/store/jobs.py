@@ -219,7 +219,8 @@ class JobStore:
         already taken goes on to ``insert_jobs``, which looks up the job that holds it."""
         # The hand-off (ADR 0012) for a job due now without a key, unless its last try for
         # this queue found no worker offering a slot: then the plain insert, whose plan is
-        # several times cheaper, until _HANDOFF_RETRY_SECONDS have passed.
+        # several times cheaper, until _HANDOFF_RETRY_SECONDS have passed. A try that found
+        # the offered slots held by another statement does not back off.
         params = _single_insert_params(job, self.channels.jobs)
         handoff = (
             job.run_after is None
@@ -247,7 +248,7 @@ class JobStore:
         except psycopg.Error as error:
             raise translate(error) from None
         inserted = row is not None
-        if handoff and row is not None and not row[2]:
+        if handoff and row is not None and not row[2]:  # no worker offers a slot: back off
             self._handoff_retry_at[job.queue] = time.monotonic() + _HANDOFF_RETRY_SECONDS
         if inserted:
             return EnqueuedJob(job.id, job.type, job.tenant_id, job.trace_id, True)

@@ -5,8 +5,8 @@
 -- lease and the queued -> running event, in this transaction; the worker is told on the
 -- hand-off channel instead of the queue being woken. A slot counts only while its worker is
 -- live (not stopped, heard from within one lease) and never for a tenant with a cap on its
--- running jobs. A slot another enqueue holds is skipped: the job is then queued as usual, and
--- the last column tells the caller that no slot was taken.
+-- running jobs. A slot another statement holds is skipped: the job is then queued as usual. The
+-- last column tells the caller whether any worker offers a slot for the queue.
 WITH slot AS (
     UPDATE {schema}.worker_slots AS s
     SET slots = s.slots - 1
@@ -68,5 +68,16 @@ SELECT id,
             pg_notify(%(handoff_channel)s, locked_by::text || ' ' || id::text)
         WHEN due THEN pg_notify(%(jobs_channel)s, queue || ' ' || id::text)
     END,
-    locked_by IS NOT NULL AS handed_off
+    -- Whether a worker offers a slot for the queue at all, asked only when none was taken:
+    -- a slot another statement held (an enqueue, the worker renewing its offer) is no reason
+    -- for the caller to stop trying the hand-off.
+    locked_by IS NOT NULL OR EXISTS (
+        SELECT 1
+        FROM {schema}.worker_slots AS r
+        JOIN {schema}.workers AS w ON w.id = r.worker_id
+        WHERE r.queue = %(queue)s
+            AND r.slots > 0
+            AND w.stopped_at IS NULL
+            AND w.heartbeat_at > now() - make_interval(secs => r.lease_seconds)
+    ) AS offered
 FROM inserted
