@@ -6,14 +6,7 @@ WITH inserted AS (
         correlation_id, idempotency_key, payload, priority, run_after, max_attempts
     )
     VALUES (
-        %(id)s, %(type)s, %(queue)s, %(tenant_id)s, %(actor_id)s, %(trace_id)s, %(traceparent)s,
-        %(request_id)s, %(correlation_id)s, %(idempotency_key)s, %(payload)s::jsonb,
-        %(priority)s::smallint,
-        COALESCE(
-            %(run_after)s::timestamptz,
-            now() + make_interval(secs => COALESCE(%(delay_seconds)s::float8, 0))
-        ),
-        %(max_attempts)s::integer
+        -- part: new_job_values
     )
     ON CONFLICT ((COALESCE(tenant_id, '')), type, idempotency_key)
         WHERE idempotency_key IS NOT NULL

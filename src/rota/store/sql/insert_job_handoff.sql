@@ -7,17 +7,26 @@
 -- live (not stopped, heard from within one lease) and never for a tenant with a cap on its
 -- running jobs. A slot another statement holds is skipped: the job is then queued as usual. The
 -- last column tells the caller whether any worker offers a slot for the queue.
-WITH slot AS (
+WITH offers AS (
+    -- The live offers of the job's queue: the worker not stopped, and heard from within the
+    -- offer's lease.
+    SELECT r.worker_id
+    FROM {schema}.worker_slots AS r
+    JOIN {schema}.workers AS w ON w.id = r.worker_id
+    WHERE r.queue = %(queue)s
+        AND r.slots > 0
+        AND w.stopped_at IS NULL
+        AND w.heartbeat_at > now() - make_interval(secs => r.lease_seconds)
+),
+slot AS (
     UPDATE {schema}.worker_slots AS s
     SET slots = s.slots - 1
     FROM (
         SELECT r.queue, r.worker_id
         FROM {schema}.worker_slots AS r
-        JOIN {schema}.workers AS w ON w.id = r.worker_id
         WHERE r.queue = %(queue)s
             AND r.slots > 0
-            AND w.stopped_at IS NULL
-            AND w.heartbeat_at > now() - make_interval(secs => r.lease_seconds)
+            AND r.worker_id IN (SELECT worker_id FROM offers)
             AND NOT EXISTS (
                 SELECT 1
                 FROM {schema}.tenant_limits AS l
@@ -38,14 +47,8 @@ inserted AS (
         status, attempt, run_id, locked_by, locked_until, started_at
     )
     SELECT
-        %(id)s, %(type)s, %(queue)s, %(tenant_id)s, %(actor_id)s, %(trace_id)s, %(traceparent)s,
-        %(request_id)s, %(correlation_id)s, %(idempotency_key)s, %(payload)s::jsonb,
-        %(priority)s::smallint,
-        COALESCE(
-            %(run_after)s::timestamptz,
-            now() + make_interval(secs => COALESCE(%(delay_seconds)s::float8, 0))
-        ),
-        %(max_attempts)s::integer,
+        -- part: new_job_values
+        ,
         CASE WHEN slot.worker_id IS NULL THEN 'queued' ELSE 'running' END,
         CASE WHEN slot.worker_id IS NULL THEN 0 ELSE 1 END,
         CASE WHEN slot.worker_id IS NOT NULL THEN gen_random_uuid() END,
@@ -71,13 +74,5 @@ SELECT id,
     -- Whether a worker offers a slot for the queue at all, asked only when none was taken:
     -- a slot another statement held (an enqueue, the worker renewing its offer) is no reason
     -- for the caller to stop trying the hand-off.
-    locked_by IS NOT NULL OR EXISTS (
-        SELECT 1
-        FROM {schema}.worker_slots AS r
-        JOIN {schema}.workers AS w ON w.id = r.worker_id
-        WHERE r.queue = %(queue)s
-            AND r.slots > 0
-            AND w.stopped_at IS NULL
-            AND w.heartbeat_at > now() - make_interval(secs => r.lease_seconds)
-    ) AS offered
+    locked_by IS NOT NULL OR EXISTS (SELECT 1 FROM offers) AS offered
 FROM inserted
