@@ -302,10 +302,8 @@ class Worker:
         ):
             return
         self._handoffs_checked_at = now
-        known = {job.id for job in self._held} | set(self._running) | self._handoff_reading
         for job_id, _ in await self.store.held_jobs(self.id):
-            if job_id not in known:
-                await self._take_handoff(job_id)
+            await self._take_handoff(job_id)  # passes over the jobs this worker knows
 
     async def _release_handed_off(self) -> None:
         """Take back the slots offered for the hand-off, then hand back the jobs handed to

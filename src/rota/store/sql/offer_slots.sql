@@ -1,4 +1,5 @@
--- An idle worker's free slots per queue, for the hand-off at enqueue (ADR 0012, insert_job.sql):
+-- An idle worker's free slots per queue, for the hand-off at enqueue (ADR 0012,
+-- insert_job_handoff.sql):
 -- set to the counts given (0 removes the queue's row). Enqueues take them one at a time.
 WITH given AS (
     SELECT q.queue, q.slots
