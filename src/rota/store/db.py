@@ -10,7 +10,7 @@ import threading
 from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 from time import monotonic
-from typing import Any
+from typing import Any, LiteralString
 
 import psycopg
 from psycopg.pq import TransactionStatus
@@ -38,7 +38,10 @@ def connect_kwargs(application_name: str = APPLICATION_NAME) -> dict[str, Any]:
 # Server settings for every rota session. JIT off: rota's statements are short, and once a
 # table holds a million rows the planner's cost estimates pass jit_above_cost and each run of
 # the fair claim's generic plan spent about 100 ms compiling (3 ms with JIT off).
-SESSION_SETTINGS: Mapping[str, str] = {"jit": "off"}
+# TimeZone UTC: every timestamp rota reads is an instant, and psycopg makes an aware datetime
+# in the session's time zone. With datetime.timezone.utc that takes about a third of the time
+# it takes with a ZoneInfo (0.23 against 0.64 us a value; a claimed job has four).
+SESSION_SETTINGS: Mapping[str, str] = {"jit": "off", "TimeZone": "UTC"}
 
 
 _JSON = json.JSONDecoder()
@@ -61,15 +64,21 @@ async def configure(conn: AsyncConn, extra: Mapping[str, str] | None = None) -> 
     ``options`` a user's connection string may carry. JSON is read with ``_load_json`` on
     rota's connections only: other code in the process keeps psycopg's default."""
     set_json_loads(_load_json, conn)
-    for name, value in {**SESSION_SETTINGS, **(extra or {})}.items():
-        await conn.execute("SELECT set_config(%s, %s, false)", (name, value))
+    statement, params = _settings_statement({**SESSION_SETTINGS, **(extra or {})})
+    await conn.execute(statement, params)
 
 
 def configure_sync(conn: SyncConn) -> None:
     """``configure`` for a synchronous connection."""
     set_json_loads(_load_json, conn)
-    for name, value in SESSION_SETTINGS.items():
-        conn.execute("SELECT set_config(%s, %s, false)", (name, value))
+    statement, params = _settings_statement(SESSION_SETTINGS)
+    conn.execute(statement, params)
+
+
+def _settings_statement(settings: Mapping[str, str]) -> tuple[LiteralString, list[str]]:
+    """One statement (one round trip) that applies ``settings`` to the session."""
+    calls = ", ".join(["set_config(%s, %s, false)"] * len(settings))
+    return "SELECT " + calls, [part for pair in settings.items() for part in pair]
 
 
 # Synchronous pools a forked child inherited from its parent. Their connections are the

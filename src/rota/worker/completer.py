@@ -63,5 +63,8 @@ class Completer:
                     future.set_result(took)
 
 
-def _by_job_id(item: tuple[Completion, asyncio.Future[bool]]) -> UUID:
-    return item[0].id
+def _by_job_id(item: tuple[Completion, asyncio.Future[bool]]) -> int:
+    # The id's 128-bit integer: the order PostgreSQL sorts uuids in (byte by byte), compared in
+    # C. UUID objects compare through UUID.__lt__, a Python call per comparison: sorting a
+    # batch of 35 took about 20 us that way, 4 us this way.
+    return item[0].id.int
