@@ -10,6 +10,9 @@ walk (tenant_key, step, due_count, is_due) AS (
     -- after `tenant_count` due tenants or `max_steps` probes.
     -- Whether it is due is read in index order (ORDER BY run_after LIMIT 1), not with
     -- EXISTS, which the planner may answer by a table scan (see parts/best_priority.sql).
+    -- OFFSET 0 keeps both subqueries as they are written: flattened, each use of the next
+    -- tenant and of is_due became a copy of its probe (three probes for the next tenant and
+    -- two for is_due at every step, instead of one each).
     SELECT %(cursor)s::text, 0, 0, false
     WHERE %(tenants)s::text[] IS NULL
     UNION ALL
@@ -39,7 +42,9 @@ walk (tenant_key, step, due_count, is_due) AS (
                 ORDER BY COALESCE(j.tenant_id, '')
                 LIMIT 1
             ) AS tenant_key
+            OFFSET 0
         ) AS following
+        OFFSET 0
     ) AS n
     WHERE w.tenant_key IS NOT NULL
         AND w.step < %(max_steps)s
