@@ -21,7 +21,14 @@ class Completer:
         self._pending: deque[tuple[Completion, asyncio.Future[bool]]] = deque()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self._conn = OwnConnection(store.db, "rota-complete")
+        # Generic plans: the completion's plan probes the primary key once per id whatever the
+        # table holds. PostgreSQL's first five (custom) plans of it can instead scan the whole
+        # table and test every id against every row when the table is small (statistics from
+        # a nearly empty table): 462 against 552 million database instructions for 3,000
+        # completions in batches of 50 on a table of 3,000 jobs.
+        self._conn = OwnConnection(
+            store.db, "rota-complete", session={"plan_cache_mode": "force_generic_plan"}
+        )
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="rota-completer")
