@@ -19,6 +19,7 @@ from importlib.util import find_spec
 from typing import Any
 
 from rota.bench.workloads import BenchConfig, w1, w2, w3
+from rota.config import DEFAULT_PREFETCH_PER_SLOT
 from rota.core import loops
 
 
@@ -56,7 +57,7 @@ def main() -> int:
         "concurrency": args.concurrency,
         "processes": args.processes,
         "config": f"rota defaults, concurrency={args.concurrency} per process, fair claims, "
-        f"prefetch up to {8 * args.concurrency} for short jobs, "
+        f"prefetch up to {DEFAULT_PREFETCH_PER_SLOT * args.concurrency} for short jobs, "
         f"{'uvloop' if find_spec('uvloop') else 'asyncio'}, jobs kept (status, events, runs)",
         "versions": {
             "rota": version("rota"),

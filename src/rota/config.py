@@ -26,6 +26,9 @@ DEFAULT_PRUNE_BATCH_SIZE = 1000
 DEFAULT_PAYLOAD_MAX_BYTES = 64 * 1024
 DEFAULT_RESULT_MAX_BYTES = 64 * 1024
 DEFAULT_CONCURRENCY = 10
+# Without a prefetch setting, a worker holds at most this many jobs per slot ahead of its
+# free slots (docs/performance.md: bigger claims, fewer claim statements per job).
+DEFAULT_PREFETCH_PER_SLOT = 16
 DEFAULT_MAX_ATTEMPTS = 5
 DEFAULT_TIMEOUT_SECONDS = 300.0
 DEFAULT_SHUTDOWN_GRACE_SECONDS = 25.0
@@ -64,7 +67,7 @@ class Settings(BaseModel):
     result_max_bytes: int = Field(default=DEFAULT_RESULT_MAX_BYTES, ge=2, le=1024 * 1024)
     concurrency: int = Field(default=DEFAULT_CONCURRENCY, ge=1, le=10_000)
     prefetch: int | None = Field(
-        default=None, ge=0, le=10_000, description="jobs claimed ahead; default 8 x concurrency"
+        default=None, ge=0, le=10_000, description="jobs claimed ahead; default 16 x concurrency"
     )
     shutdown_grace_seconds: float = Field(default=DEFAULT_SHUTDOWN_GRACE_SECONDS, ge=0)
     pool_max_size: int = Field(default=DEFAULT_POOL_MAX_SIZE, ge=1, le=1000)

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, assert_never
 from uuid import UUID, uuid4
 
-from rota.config import Settings
+from rota.config import DEFAULT_PREFETCH_PER_SLOT, Settings
 from rota.core.events import OutcomeEvent
 from rota.core.job import (
     Cancelled,
@@ -57,10 +57,6 @@ log = logging.getLogger("rota.worker")
 # Jobs are held ahead only as many as the slots get through in about this long at the
 # recent handler speed: short jobs get big claim batches, long ones are not hoarded.
 _HOLD_SECONDS = 0.05
-# Without a prefetch setting, at most this many held per slot. W2 (no-op jobs, concurrency
-# 10) won in 9 of 10 interleaved pairs at 8 against 4 (claims of about 45 jobs instead of
-# 25), and 8 beat 6, 10 and 12 in most rounds.
-_PREFETCH_PER_SLOT = 8
 # At shutdown, after the grace period: how long runs whose handler has ended may still take to
 # write their outcome before they are handed back too.
 _OUTCOME_WRITE_SECONDS = 5.0
@@ -109,7 +105,7 @@ class Worker:
         self._held_cancelled: set[UUID] = set()
         local_caps = any(t.concurrency for t in registry) or bool(registry.queue_concurrency)
         prefetch = (
-            _PREFETCH_PER_SLOT * self.concurrency
+            DEFAULT_PREFETCH_PER_SLOT * self.concurrency
             if settings.prefetch is None
             else settings.prefetch
         )
