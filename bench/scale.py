@@ -18,8 +18,12 @@ no-op jobs (``App.enqueue_many`` in batches of 5,000), then ANALYZE (and CHECKPO
   flagged, and so is JIT compilation (a plan whose estimated cost passes jit_above_cost).
 
 A summary compares every size with the first (the issue's target: 1M within 20% of 20k).
+With ``--rounds R`` the sizes run R times, alternating (20k, 1M, 20k, 1M, ...), and the summary
+compares each figure's median over the rounds, after listing every round's: on a shared
+machine a slow stretch then lands on both sizes instead of one. Plans are explained in the
+first round only.
 
-    python bench/scale.py [--dsn URL] [--sizes 20000,1000000] [--claim-jobs 20000]
+    python bench/scale.py [--dsn URL] [--sizes 20000,1000000] [--claim-jobs 20000] [--rounds 3]
 
 Retention (``--finished``): rota keeps finished jobs (status API, events, runs), so a large
 table is as often history as backlog. ``--finished 0,1000000`` runs every size once with no
@@ -585,7 +589,9 @@ def print_plans(plans: list[Plan], detail: str) -> None:
             print("\n".join(f"  {line}" for line in plan.text.splitlines()))
 
 
-async def run_size(args: argparse.Namespace, size: int, finished: int = 0) -> SizeFigures:
+async def run_size(
+    args: argparse.Namespace, size: int, finished: int = 0, explain: bool = True
+) -> SizeFigures:
     config = BenchConfig(args.dsn, args.schema, args.concurrency)
     history = f", {finished:,} finished jobs kept" if finished else ""
     print(f"\n=== backlog {size:,} queued jobs{history} ===")
@@ -616,7 +622,7 @@ async def run_size(args: argparse.Namespace, size: int, finished: int = 0) -> Si
     after = await vacuum_counts(args.dsn, args.schema)
     print(f"  autovacuum during the measurements: {vacuum_note(before, after)}")
     plans: list[Plan] = []
-    if args.plans != "none":
+    if args.plans != "none" and explain:
         queued = await queued_count(args.dsn, args.schema)
         session = getattr(rota_db, "SESSION_SETTINGS", {})
         settings = ", ".join(f"{k}={v}" for k, v in session.items()) or "server defaults"
@@ -634,13 +640,60 @@ async def run_size(args: argparse.Namespace, size: int, finished: int = 0) -> Si
     return SizeFigures(size, enqueue, claims, plans, finished)
 
 
+def _median_low(values: list[float]) -> float:
+    return sorted(values)[(len(values) - 1) // 2]
+
+
+def median_figures(runs: list[SizeFigures]) -> SizeFigures:
+    """One size's rounds as one: the median (the lower of two middles) of each rate; the
+    statement timings of every round together; the plans of the round that explained them."""
+    if len(runs) == 1:
+        return runs[0]
+    first = runs[0]
+    enqueue = EnqueueFigures(
+        _median_low([r.enqueue.single_per_s for r in runs]),
+        _median_low([r.enqueue.batch_per_s for r in runs]),
+        sorted(ms for r in runs for ms in r.enqueue.single_ms),
+        first.enqueue.plan_usage,
+    )
+    claims: dict[str, ClaimFigures] = {}
+    for mode in first.claims:
+        figures = [r.claims[mode] for r in runs]
+        middle = sorted(figures, key=lambda f: f.jobs_per_s)[(len(figures) - 1) // 2]
+        claims[mode] = replace(
+            middle,
+            claim_ms=sorted(ms for f in figures for ms in f.claim_ms),
+            complete_ms=sorted(ms for f in figures for ms in f.complete_ms),
+            fenced=sum(f.fenced for f in figures),
+        )
+    plans = next((r.plans for r in runs if r.plans), [])
+    return SizeFigures(first.size, enqueue, claims, plans, first.finished)
+
+
+def print_rounds(by_size: list[list[SizeFigures]]) -> None:
+    print("\n=== every round (jobs/s, in run order) ===")
+    rows: list[tuple[str, Callable[[SizeFigures], float]]] = [
+        ("enqueue single", lambda r: r.enqueue.single_per_s),
+        ("enqueue batch", lambda r: r.enqueue.batch_per_s),
+    ]
+    rows += [(f"{mode} claim+complete", _claim_rate(mode)) for mode in by_size[0][0].claims]
+    for label, value in rows:
+        for runs in by_size:
+            figures = ", ".join(f"{value(r):,.0f}" for r in runs)
+            print(f"{label:24}{runs[0].label:>22}   {figures}")
+
+
 def _claim_rate(mode: str) -> Callable[[SizeFigures], float]:
     return lambda r: r.claims[mode].jobs_per_s
 
 
-def print_summary(results: list[SizeFigures]) -> None:
+def print_summary(results: list[SizeFigures], rounds: int = 1) -> None:
     base = results[0]
-    print(f"\n=== summary: every run against {base.label} (target ratio >= {TARGET_RATIO}) ===")
+    medians = f", medians of {rounds} rounds" if rounds > 1 else ""
+    print(
+        f"\n=== summary: every size against {base.label}{medians} "
+        f"(target ratio >= {TARGET_RATIO}) ==="
+    )
     width = max(14, *(len(r.label) + 2 for r in results))
     header = "".join(f"{r.label:>{width}}" for r in results)
     print(f"{'jobs/s':34}{header}   ratio")
@@ -696,10 +749,17 @@ async def scale(args: argparse.Namespace) -> None:
         f"concurrency {args.concurrency}; claims {args.claim_jobs:,} "
         f"per mode ({', '.join(args.claim_modes)})"
     )
-    results = [
-        await run_size(args, size, finished) for size in args.sizes for finished in args.finished
-    ]
-    print_summary(results)
+    keys = [(size, finished) for size in args.sizes for finished in args.finished]
+    rounds: dict[tuple[int, int], list[SizeFigures]] = {key: [] for key in keys}
+    for number in range(args.rounds):
+        if args.rounds > 1:
+            print(f"\n##### round {number + 1} of {args.rounds}")
+        for size, finished in keys:
+            figures = await run_size(args, size, finished, explain=number == 0)
+            rounds[(size, finished)].append(figures)
+    if args.rounds > 1:
+        print_rounds([rounds[key] for key in keys])
+    print_summary([median_figures(rounds[key]) for key in keys], args.rounds)
     if not args.keep:
         await admin(args.dsn, "DROP SCHEMA IF EXISTS {schema} CASCADE", args.schema)
 
@@ -921,6 +981,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     scale_group.add_argument(
         "--claim-modes", type=_names(("fair", "fifo")), default=["fair", "fifo"]
     )
+    scale_group.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="run the sizes this many times, alternating, and compare medians (default 1)",
+    )
     scale_group.add_argument("--plans", choices=("full", "summary", "none"), default="full")
     scale_group.add_argument(
         "--plan-modes", type=_names(("custom", "generic")), default=["custom", "generic"]
@@ -935,6 +1001,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if not args.dsn:
         parser.error("no database: pass --dsn or set ROTA_DATABASE_URL")
+    if args.rounds < 1:
+        parser.error("--rounds takes a number of rounds (1 or more)")
     if args.schema == "rota":
         parser.error("--schema rota is rota's default schema; this benchmark drops its schema")
     return args

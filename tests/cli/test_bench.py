@@ -64,6 +64,34 @@ def test_the_scale_benchmark_compares_every_size_with_the_first(postgres_url: st
         assert float(ratio) > 0, line
 
 
+def test_the_scale_benchmark_alternates_sizes_over_rounds_and_compares_medians(
+    postgres_url: str,
+) -> None:
+    sizes = ("--sizes", "300,600", "--rounds", "3", "--singles", "10", "--batches", "1")
+    rest = ("--batch-size", "50", "--claim-jobs", "50", "--plans", "summary")
+    result = _run_script(postgres_url, "bench/scale.py", *sizes, *rest, "--schema", "rota_rounds")
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    # Sizes alternate: 300, 600, 300, 600, 300, 600; plans only in the first round.
+    backlogs = [line.split()[2] for line in out.splitlines() if line.startswith("=== backlog")]
+    assert backlogs == ["300", "600"] * 3
+    assert out.count("EXPLAIN at") == 2
+    rounds = out.split("=== every round")[1].split("=== summary")[0]
+    summary = out.split("=== summary")[1]
+    assert "medians of 3 rounds" in summary.splitlines()[0]
+    for label in ("enqueue single", "enqueue batch", "fair claim+complete", "fifo claim+complete"):
+        per_size = [line for line in rounds.splitlines() if line.startswith(label)]
+        assert len(per_size) == 2, rounds
+        medians = []
+        for line in per_size:
+            values = [float(v) for v in line.split("   ")[-1].replace(",", "").split()]
+            assert len(values) == 3, line
+            medians.append(sorted(values)[1])
+        [line] = [line for line in summary.splitlines() if line.startswith(label)]
+        small, large = (float(v.replace(",", "")) for v in line.removeprefix(label).split()[:2])
+        assert (small, large) == pytest.approx(medians, abs=1), (line, per_size)
+
+
 def test_the_scale_benchmark_runs_each_backlog_on_top_of_kept_history(postgres_url: str) -> None:
     sizes = ("--sizes", "300", "--finished", "0,500", "--singles", "10", "--batches", "1")
     rest = ("--batch-size", "50", "--claim-jobs", "100", "--plans", "summary")
