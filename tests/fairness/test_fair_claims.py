@@ -28,6 +28,10 @@ def build(make_app: Callable[..., rota.App], **settings: Any) -> rota.App:
     async def capped(ctx: rota.JobContext, payload: dict[str, Any]) -> None:
         return None
 
+    @app.job("fair.system", system=True)
+    async def system(ctx: rota.JobContext, payload: dict[str, Any]) -> None:
+        return None
+
     return app
 
 
@@ -86,6 +90,37 @@ async def test_a_lone_tenant_still_gets_full_batches(make_app: Callable[..., rot
     await backlog(app, "solo", 100)
     claims = Claims(app)
     assert len(await claims.take(25)) == 25
+    await app.close()
+
+
+async def test_system_jobs_take_their_turn_in_a_backlog_of_tenants_jobs(
+    make_app: Callable[..., rota.App], db: Conn
+) -> None:
+    """System jobs have no tenant: the walk visits them as the tenant before every other
+    (their key, '', sorts first), with the open claim and with the one that counts limits."""
+    app = build(make_app)
+    for options in ({}, {"type_caps": {"fair.capped": 3}}):
+        await db.execute("TRUNCATE jobs, job_events")
+        await backlog(app, "acme", 500)
+        await app.enqueue_many([rota.JobRequest("fair.system", {"n": n}) for n in range(4)])
+        await backlog(app, "zeta", 500)
+        claims = Claims(app, **options)
+        taken: Counter[str | None] = Counter()
+        for _ in range(4):
+            taken.update(job.tenant_id for job in await claims.take(9))
+        assert taken[None] == 4, (options, taken)
+    await app.close()
+
+
+async def test_a_worker_started_after_system_jobs_were_queued_runs_them(
+    make_app: Callable[..., rota.App],
+) -> None:
+    app = build(make_app)
+    await app.enqueue_many([rota.JobRequest("fair.system", {"n": n}) for n in range(3)])
+    await backlog(app, "acme", 5)
+    assert await app.worker().drain() == 8
+    counts = {row["status"]: row["jobs"] for row in await app.count_jobs()}
+    assert counts == {"succeeded": 8}
     await app.close()
 
 

@@ -32,15 +32,28 @@ walk (tenant_key, step, due_count, is_due) AS (
             LIMIT 1
         ), false) AS is_due
         FROM (
-            SELECT (
-                SELECT COALESCE(j.tenant_id, '')
-                FROM {schema}.jobs AS j
-                WHERE j.status = 'queued'
-                    AND j.queue = %(queue)s
-                    AND j.priority = (SELECT priority FROM top)
-                    AND COALESCE(j.tenant_id, '') > w.tenant_key
-                ORDER BY COALESCE(j.tenant_id, '')
-                LIMIT 1
+            SELECT COALESCE(
+                -- A walk from the start ('') visits system jobs' tenant key, '', first: the
+                -- next-tenant probe below only looks past the key it stands on.
+                CASE WHEN w.step = 0 AND w.tenant_key = '' THEN (
+                    SELECT ''::text
+                    FROM {schema}.jobs AS s
+                    WHERE s.status = 'queued'
+                        AND s.queue = %(queue)s
+                        AND s.priority = (SELECT priority FROM top)
+                        AND COALESCE(s.tenant_id, '') = ''
+                    LIMIT 1
+                ) END,
+                (
+                    SELECT COALESCE(j.tenant_id, '')
+                    FROM {schema}.jobs AS j
+                    WHERE j.status = 'queued'
+                        AND j.queue = %(queue)s
+                        AND j.priority = (SELECT priority FROM top)
+                        AND COALESCE(j.tenant_id, '') > w.tenant_key
+                    ORDER BY COALESCE(j.tenant_id, '')
+                    LIMIT 1
+                )
             ) AS tenant_key
             OFFSET 0
         ) AS following
