@@ -26,6 +26,7 @@ from psycopg import sql
 
 from rota.bench.workloads import JOB_TYPE, BenchConfig, make_app, requests
 from rota.core import loops
+from rota.worker.heap import settle_worker_heap
 
 _SCHEMA = "rota_instructions"
 
@@ -50,7 +51,9 @@ async def fill(dsn: str, jobs: int) -> None:
 
 async def drain(dsn: str) -> None:
     app = make_app(BenchConfig(dsn=dsn, schema=_SCHEMA))
-    await app.worker().drain()
+    worker = app.worker()
+    settle_worker_heap()  # as `rota worker` and `rota drain` do in their process
+    await worker.drain()
     await app.close()
 
 

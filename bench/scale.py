@@ -34,7 +34,8 @@ then the queued backlog is enqueued (into the space the vacuum freed, and after 
     python bench/scale.py [--dsn URL] --sizes 20000 --finished 0,1000000
 
 Memory (``--rss``): fills ``--jobs`` jobs, starts one worker process (spawn, running
-``app.worker().run()`` with the no-op handler of ``rota.bench.workloads``), samples its RSS
+``app.worker().run()`` with the no-op handler of ``rota.bench.workloads``, its collector
+settled as ``rota worker`` settles it), samples its RSS
 (/proc/PID/status) every ``--sample-seconds`` and at every 10% of progress, and prints RSS
 after start-up, along the drain, at the end, the peak and VmHWM.
 
@@ -83,6 +84,7 @@ from rota.store.claims import MAX_TENANTS_PER_CLAIM
 from rota.store.jobs import Channels, Completion, _insert_params
 from rota.store.queries import Queries, statement_names
 from rota.store.queries import positional as positional_statement
+from rota.worker.heap import settle_worker_heap
 
 DEFAULT_SCHEMA = "rota_scale"
 QUEUE = "default"
@@ -780,6 +782,7 @@ def _drain_process(
         app = make_app(config, on_job)
         worker = app.worker(concurrency=config.concurrency)
         await (await asyncio.to_thread(app.database)).pool()  # connected before ready
+        settle_worker_heap()  # as `rota worker` does in its process (ADR 0014)
         ready.set()
         await asyncio.to_thread(go.wait)
         task = asyncio.create_task(worker.run(install_signals=False))

@@ -26,6 +26,7 @@ from psycopg import sql
 import rota
 from rota.config import Settings
 from rota.core import loops
+from rota.worker.heap import settle_worker_heap
 
 JOB_TYPE = "bench.noop"
 
@@ -98,6 +99,7 @@ def _worker_process(
         app = make_app(config, on_job)
         worker = app.worker(concurrency=config.concurrency)
         await asyncio.to_thread(app.database)  # connect before reporting ready
+        settle_worker_heap()  # as `rota worker` does in its process
         ready.set()
         await asyncio.to_thread(go.wait)
         task = asyncio.create_task(worker.run(install_signals=False))

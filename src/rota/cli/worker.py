@@ -9,6 +9,7 @@ import sys
 import click
 
 from rota.cli.common import app_option, handle_errors, open_app, run
+from rota.worker.heap import settle_worker_heap
 from rota.worker.processes import Supervisor
 
 log = logging.getLogger("rota.cli")
@@ -46,6 +47,7 @@ def worker(app_spec: str, queues: str | None, concurrency: int | None, processes
     app = open_app(app_spec)
     app.migrate()
     queue_list = [q.strip() for q in queues.split(",") if q.strip()] if queues else None
+    settle_worker_heap()  # this process is the worker's: see rota/worker/heap.py
 
     async def go() -> None:
         try:
@@ -67,6 +69,7 @@ def drain(app_spec: str, queues: str | None, concurrency: int | None) -> None:
     app = open_app(app_spec)
     app.migrate()
     queue_list = [q.strip() for q in queues.split(",") if q.strip()] if queues else None
+    settle_worker_heap()
 
     async def go() -> int:
         try:
