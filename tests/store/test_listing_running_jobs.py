@@ -26,7 +26,7 @@ HISTORY = 4000  # finished jobs of the tenant: reading them all would show in th
 SYSTEM = "r.system"  # a system job: it has no tenant
 
 
-def apps_with_a_system_job(make_app: Callable[..., rota.App]) -> rota.App:
+def app_with_a_system_job(make_app: Callable[..., rota.App]) -> rota.App:
     app = noop_app(make_app)
 
     @app.job(SYSTEM, system=True)
@@ -74,7 +74,7 @@ async def mixed_states(app: rota.App, db: psycopg.AsyncConnection[Any]) -> dict[
 async def test_a_tenants_pages_list_its_running_jobs_among_the_rest_newest_first(
     make_app: Callable[..., rota.App], db: psycopg.AsyncConnection[Any]
 ) -> None:
-    app = apps_with_a_system_job(make_app)
+    app = app_with_a_system_job(make_app)
     ids = await mixed_states(app, db)
     oldest_first = ids["succeeded"] + ids["running"] + ids["queued"]
     pages: list[list[Job]] = []
@@ -98,7 +98,7 @@ async def test_a_tenants_pages_list_its_running_jobs_among_the_rest_newest_first
 async def test_a_status_filter_lists_only_that_status_for_the_tenant(
     make_app: Callable[..., rota.App], db: psycopg.AsyncConnection[Any]
 ) -> None:
-    app = apps_with_a_system_job(make_app)
+    app = app_with_a_system_job(make_app)
     ids = await mixed_states(app, db)
     for status in ("running", "queued", "succeeded"):
         listed = await app.list_jobs(tenant_id="acme", status=status)
@@ -111,7 +111,7 @@ async def test_a_status_filter_lists_only_that_status_for_the_tenant(
 async def test_counts_include_running_jobs_for_a_tenant_and_for_all(
     make_app: Callable[..., rota.App], db: psycopg.AsyncConnection[Any]
 ) -> None:
-    app = apps_with_a_system_job(make_app)
+    app = app_with_a_system_job(make_app)
     await mixed_states(app, db)
     acme = {row["status"]: row["jobs"] for row in await app.count_jobs(tenant_id="acme")}
     assert acme == {"queued": 2, "running": 3, "succeeded": 2}
@@ -123,7 +123,7 @@ async def test_counts_include_running_jobs_for_a_tenant_and_for_all(
 async def test_an_operators_listing_shows_every_tenants_running_jobs(
     make_app: Callable[..., rota.App], db: psycopg.AsyncConnection[Any]
 ) -> None:
-    app = apps_with_a_system_job(make_app)
+    app = app_with_a_system_job(make_app)
     ids = await mixed_states(app, db)
     running = await app.list_jobs(status="running")
     assert {job.id for job in running} == set(ids["running"] + ids["others"])
