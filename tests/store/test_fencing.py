@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import uuid
 from collections.abc import Callable
 from typing import Any
 
 import psycopg
+import pytest
 from psycopg import sql
 
 import rota
-from rota.core.job import JobStatus
+from rota.core.job import Job, JobStatus
 from rota.store.claims import FairClaim
 from rota.store.jobs import Completion, JobStore
 from rota.worker.heartbeat import Heartbeat
@@ -391,7 +393,11 @@ async def test_a_claimed_job_reads_back_every_field_as_stored(
     [by_fair] = jobs
     assert (by_fifo.id, by_fair.id) == (fifo.id, fair.id)
     for claimed in (by_fifo, by_fair):
-        assert claimed == await app.get_job(claimed.id)
+        read = await app.get_job(claimed.id)
+        assert claimed == read
+        assert type(claimed) is Job
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            claimed.attempt = 5  # type: ignore[misc]
         assert claimed.status is JobStatus.RUNNING
         assert (claimed.locked_by, claimed.attempt, claimed.progress) == (worker, 1, 50)
     assert (by_fifo.payload, by_fifo.actor_id, by_fifo.idempotency_key) == (
