@@ -343,3 +343,32 @@ async def test_an_unexpected_claim_error_does_not_end_the_worker(
     assert failures == [1]
     assert done.result == "ran"
     await app.close()
+
+
+async def test_a_run_cancelled_before_its_first_step_still_frees_its_slot(
+    make_app: Callable[..., rota.App],
+) -> None:
+    # A run's bookkeeping (its slot, its entry among the leases renewed) ends inside its task,
+    # at the end of Worker._run_job. A task cancelled before its first step never enters it:
+    # here its lease is lost in the same loop step that started it.
+    app = make_app()
+    calls: list[int] = []
+
+    @app.job("c.late")
+    async def late(ctx: rota.JobContext, payload: Item) -> None:
+        calls.append(payload.n)
+
+    await app.enqueue("c.late", Item(n=1), tenant_id="acme")
+    worker = app.worker(concurrency=1)
+    [job] = await app.jobs_store().claim_jobs(
+        worker_id=worker.id, queues=["default"], excluded_types=[], limit=1, lease_seconds=30
+    )
+    worker._loop = asyncio.get_running_loop()
+    worker._start_job(job, app.registry.get("c.late"))
+    [running] = worker._running.values()
+    worker._on_lease_lost(job.id, job.attempt)
+    await asyncio.wait([running.task])
+    assert running.task.cancelled()
+    assert calls == []
+    assert (worker._busy, worker._running, worker.held_leases()) == (0, {}, {})
+    await app.close()

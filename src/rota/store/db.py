@@ -7,13 +7,16 @@ import asyncio
 import json
 import os
 import threading
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
+from json.scanner import make_scanner
 from time import monotonic
 from typing import Any, LiteralString
 
 import psycopg
-from psycopg.pq import TransactionStatus
+from psycopg.abc import Buffer
+from psycopg.adapt import Loader
+from psycopg.pq import Format, TransactionStatus
 from psycopg.rows import dict_row
 from psycopg.types.json import set_json_loads
 from psycopg_pool import AsyncConnectionPool, ConnectionPool
@@ -59,18 +62,47 @@ def _load_json(data: bytes | str) -> Any:
     return value if end == len(text) else json.loads(text)
 
 
+# The decoder's C scanner, which ``raw_decode`` calls from a Python frame of its own. (The
+# type stubs name make_scanner's argument wrongly: it takes the decoder.)
+_SCAN: Callable[[str, int], tuple[Any, int]] = make_scanner(_JSON)  # type: ignore[arg-type]
+
+
+class _JsonbBinaryLoader(Loader):
+    """jsonb in binary format, which the claims read every payload in: a version byte, then
+    the value's text, decoded here in one Python call. psycopg's loader would call
+    ``_load_json``, which calls ``raw_decode``: two more frames per payload."""
+
+    format = Format.BINARY
+
+    def load(self, data: Buffer) -> Any:
+        if not data or data[0] != 1:
+            raise psycopg.DataError("unknown jsonb binary format")
+        text = str(data[1:], "utf-8")
+        try:
+            value, end = _SCAN(text, 0)
+        except (StopIteration, ValueError):
+            return json.loads(text)  # raises json's own error
+        return value if end == len(text) else json.loads(text)
+
+
+def _set_json_loaders(conn: AsyncConn | SyncConn) -> None:
+    set_json_loads(_load_json, conn)
+    conn.adapters.register_loader("jsonb", _JsonbBinaryLoader)
+
+
 async def configure(conn: AsyncConn, extra: Mapping[str, str] | None = None) -> None:
     """Apply ``SESSION_SETTINGS`` (and ``extra``) to a new session, without touching the
-    ``options`` a user's connection string may carry. JSON is read with ``_load_json`` on
-    rota's connections only: other code in the process keeps psycopg's default."""
-    set_json_loads(_load_json, conn)
+    ``options`` a user's connection string may carry. JSON is read with ``_load_json`` (and
+    binary jsonb with ``_JsonbBinaryLoader``) on rota's connections only: other code in the
+    process keeps psycopg's default."""
+    _set_json_loaders(conn)
     statement, params = _settings_statement({**SESSION_SETTINGS, **(extra or {})})
     await conn.execute(statement, params)
 
 
 def configure_sync(conn: SyncConn) -> None:
     """``configure`` for a synchronous connection."""
-    set_json_loads(_load_json, conn)
+    _set_json_loaders(conn)
     statement, params = _settings_statement(SESSION_SETTINGS)
     conn.execute(statement, params)
 

@@ -390,7 +390,8 @@ class JobStore:
         params = statement.params(
             {
                 "worker_id": worker_id,
-                "ids": "{" + ",".join([d.id.hex for d in done]) + "}",  # 32 hex digits each
+                # 32 hex digits each, formatted in C (UUID.hex is a Python property)
+                "ids": "{" + ",".join([format(d.id.int, "032x") for d in done]) + "}",
                 "attempts": "{" + ",".join([str(int(d.attempt)) for d in done]) + "}",
                 "results": results if any(r is not None for r in results) else None,
                 "outcome_channel": self.channels.outcomes,

@@ -348,6 +348,7 @@ class Worker:
             return
         for running in remaining:
             running.ctx.request_cancel()
+            self._cancel_run(running)
         await stop_tasks(*(r.task for r in remaining))
         held = [(r.job.id, r.job.attempt) for r in remaining]
         try:
@@ -493,15 +494,12 @@ class Worker:
         running = _Running(job, ctx)
         # The loop's own create_task: asyncio.create_task adds two Python calls around it
         # (about 1.3 of the 4.3 us a task costs to create, run and finish).
-        task = running.task = self._loop.create_task(
-            self._run_job(running, job_type), name="rota-job"
-        )
+        running.task = self._loop.create_task(self._run_job(running, job_type), name="rota-job")
         self._running[job.id] = running
         if self._held_cancelled and job.id in self._held_cancelled:
             self._held_cancelled.discard(job.id)
             ctx.request_cancel()
         self._busy += 1
-        task.add_done_callback(lambda _: self._on_job_done(running))
 
     def _on_handler_done(self, running: _Running) -> None:
         """The handler ended: its slot is free while the outcome is written (the lease is
@@ -529,40 +527,46 @@ class Worker:
     # -- running one job ---------------------------------------------------------------------
 
     async def _run_job(self, running: _Running, job_type: JobType | None) -> None:
-        job, ctx = running.job, running.ctx
-        set_job_fields(ctx.lazy_log_fields())  # this task's context ends with the run
-        log.info("job started")
-        began = time.monotonic()
+        # The run's bookkeeping ends here, in the task, not in a done callback (one loop
+        # callback fewer per job, about 1 us). A task cancelled before its first step never
+        # gets here: whoever cancels a run adds the callback (``_cancel_run``).
         try:
-            if ctx.cancelled:  # cancel requested while the job waited in this worker
-                outcome: Outcome = Cancelled("cancelled")
-                result_json = None
-            elif job_type is None:
-                error = UnknownJobType(f"no handler for job type {job.type!r} in this worker")
-                outcome = FailedFatally(JobError(error.code, error.message))
-                result_json = None
-            else:
-                outcome, result_json = await execute(
-                    job_type,
-                    job.payload,
-                    ctx,
-                    threads=self._threads,
-                    result_max_bytes=self.settings.result_max_bytes,
-                    task=running.task,
-                )
+            job, ctx = running.job, running.ctx
+            set_job_fields(ctx.lazy_log_fields())  # this task's context ends with the run
+            log.info("job started")
+            began = time.monotonic()
+            try:
+                if ctx.cancelled:  # cancel requested while the job waited in this worker
+                    outcome: Outcome = Cancelled("cancelled")
+                    result_json = None
+                elif job_type is None:
+                    error = UnknownJobType(f"no handler for job type {job.type!r} in this worker")
+                    outcome = FailedFatally(JobError(error.code, error.message))
+                    result_json = None
+                else:
+                    outcome, result_json = await execute(
+                        job_type,
+                        job.payload,
+                        ctx,
+                        threads=self._threads,
+                        result_max_bytes=self.settings.result_max_bytes,
+                        task=running.task,
+                    )
+            finally:
+                self._timed(time.monotonic() - began)
+                self._on_handler_done(running)
+            written: bool | None = None  # whether a first write got through: the lease held
+            if isinstance(outcome, Succeeded) and not self.settings.test_crash_at:
+                # The common case, written straight away; an outage falls back to _record's retries.
+                with contextlib.suppress(DatabaseError):
+                    written = await self._completer.complete(
+                        Completion(job.id, job.attempt, result_json)
+                    )
+                if written and self._quiet():
+                    return  # nothing to log or tell: no more work per job
+            await self._record(job, job_type, ctx, outcome, result_json, written)
         finally:
-            self._timed(time.monotonic() - began)
-            self._on_handler_done(running)
-        written: bool | None = None  # whether a first write got through: the lease held
-        if isinstance(outcome, Succeeded) and not self.settings.test_crash_at:
-            # The common case, written straight away; an outage falls back to _record's retries.
-            with contextlib.suppress(DatabaseError):
-                written = await self._completer.complete(
-                    Completion(job.id, job.attempt, result_json)
-                )
-            if written and self._quiet():
-                return  # nothing to log or tell: no more work per job
-        await self._record(job, job_type, ctx, outcome, result_json, written)
+            self._on_job_done(running)
 
     async def _record(
         self,
@@ -736,6 +740,13 @@ class Worker:
         running.ctx.mark_lease_lost()
         # Stop awaiting the handler: its outcome would be fenced out anyway. A synchronous
         # handler's thread sees ctx.cancelled; its return value is dropped.
+        self._cancel_run(running)
+
+    def _cancel_run(self, running: _Running) -> None:
+        """Cancel a run's task. Its bookkeeping (``_on_job_done``) runs at the end of
+        ``_run_job``, which a task cancelled before its first step never enters: the done
+        callback covers that case (a second call does nothing)."""
+        running.task.add_done_callback(lambda _: self._on_job_done(running))
         running.task.cancel()
 
     async def _every(self, seconds: float, action: Callable[[], Awaitable[int]]) -> None:
