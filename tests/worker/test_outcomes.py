@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -275,4 +277,40 @@ async def test_a_short_timeout_fires_among_many_finished_runs_with_long_ones(
     assert done.started_at is not None
     assert done.finished_at is not None
     assert (done.finished_at - done.started_at).total_seconds() < 10
+    await app.close()
+
+
+async def test_each_run_times_out_at_its_own_deadline_not_another_runs(
+    make_app: Callable[..., rota.App],
+) -> None:
+    """The worker keeps its runs' timeouts on one timer: when it fires for one run, a run in
+    flight with a later deadline goes on until its own."""
+    app = make_app()
+    ran: dict[str, float] = {}
+
+    async def hang(name: str) -> None:
+        began = time.monotonic()
+        try:
+            await asyncio.Event().wait()
+        finally:
+            ran[name] = time.monotonic() - began
+
+    @app.job("items.short", max_attempts=1, timeout=0.3)
+    async def short(ctx: rota.JobContext, payload: Item) -> None:
+        await hang("short")
+
+    @app.job("items.long", max_attempts=1, timeout=0.9)
+    async def long(ctx: rota.JobContext, payload: Item) -> None:
+        await hang("long")
+
+    long_job = await app.enqueue("items.long", Item(n=1), tenant_id="acme")
+    short_job = await app.enqueue("items.short", Item(n=2), tenant_id="acme")
+    async with running_worker(app):
+        for job in (short_job, long_job):
+            done = await wait_status(app, job.id, rota.JobStatus.POISONED)
+            assert done.error is not None
+            assert done.error["code"] == "timeout"
+    # Not before its own timeout (give or take the loop clock's resolution).
+    assert ran["short"] >= 0.3 - 0.02
+    assert ran["long"] >= 0.9 - 0.02
     await app.close()

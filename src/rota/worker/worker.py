@@ -47,7 +47,7 @@ from rota.store.workers import WorkerStore
 from rota.worker.claimer import Claimer
 from rota.worker.completer import Completer
 from rota.worker.context import JobContext
-from rota.worker.executor import execute
+from rota.worker.executor import Deadlines, execute
 from rota.worker.heartbeat import Heartbeat
 from rota.worker.pruner import Pruner
 from rota.worker.rescuer import Rescuer
@@ -119,6 +119,7 @@ class Worker:
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self._skip_grace = False
+        self._deadlines = Deadlines()  # the runs' timeouts, on one timer
         self._threads = ThreadPoolExecutor(
             max_workers=self.concurrency + 4, thread_name_prefix="rota-handler"
         )
@@ -285,6 +286,7 @@ class Worker:
             await self.workers.stop_worker(self.id)
         except DatabaseError as error:
             log.warning("could not mark worker stopped", extra={"error": error.message})
+        self._deadlines.close()
         self._threads.shutdown(wait=False, cancel_futures=True)
         log.info("worker stopped", extra={"worker_id": str(self.id)})
 
@@ -549,6 +551,7 @@ class Worker:
                         job.payload,
                         ctx,
                         threads=self._threads,
+                        deadlines=self._deadlines,
                         result_max_bytes=self.settings.result_max_bytes,
                         task=running.task,
                     )
