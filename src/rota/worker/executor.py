@@ -117,12 +117,13 @@ class _Expiry:
 
 class Deadlines:
     """The timeouts of the runs in flight on one event loop, on one loop timer armed for the
-    soonest deadline. A timer per run (``call_later`` and its cancel) cost 2.3 us a run with
-    uvloop; here a run is a set insertion and a comparison when it starts, and a removal when
-    its handler ends. When the timer fires it expires the runs that are due, among the runs in
-    flight (at most the worker's concurrency), and re-arms itself for the next deadline. Runs
-    of one timeout start in deadline order, so the timer is seldom re-armed when a run starts.
-    """
+    soonest deadline. A timer per run (``call_later`` and its cancel: 2.3 us a pair in a
+    loop of them with uvloop, about 1,300 instructions per drained job in
+    ``bench/instructions.py``) becomes a set insertion and a comparison when a run starts and
+    a removal when its handler ends. When the timer fires it expires the runs that are due,
+    among the runs in flight (at most the worker's concurrency), and re-arms itself for the
+    next deadline. Runs of one timeout start in deadline order, so the timer is seldom re-armed
+    when a run starts."""
 
     __slots__ = ("_armed_for", "_loop", "_runs", "_timer")
 
