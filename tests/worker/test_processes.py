@@ -12,6 +12,7 @@ from typing import Any
 
 import psycopg
 import pytest
+from psycopg import sql
 
 import rota
 from tests.support import apps
@@ -155,6 +156,39 @@ async def test_processes_option_runs_and_stops_several_workers(
     await eventually(both_running, timeout=60)
     supervisor.send_signal(signal.SIGTERM)
     assert await asyncio.to_thread(supervisor.wait, 30) == 0
+    assert await scalar(db, "SELECT count(*) FROM workers WHERE stopped_at IS NULL") == 0
+
+
+async def test_sigterm_while_the_worker_registers_still_stops_it_cleanly(
+    spawn: Callable[..., subprocess.Popen[bytes]], db: Conn, postgres_url: str, schema: str
+) -> None:
+    # Hold the workers table so the worker's registration waits on the lock, signal the
+    # process then, and let the registration through: the signal must be the worker's
+    # (a graceful stop that marks its row stopped), not the default action that ends the
+    # process with its row looking alive.
+    async with await psycopg.AsyncConnection.connect(postgres_url) as holder:
+        await holder.execute(
+            sql.SQL("LOCK TABLE {}.workers IN SHARE ROW EXCLUSIVE MODE").format(
+                sql.Identifier(schema)
+            )
+        )
+        worker = spawn("--concurrency", "1")
+
+        async def registering() -> bool:
+            return bool(
+                await scalar(
+                    db,
+                    "SELECT count(*) FROM pg_stat_activity "
+                    "WHERE wait_event_type = 'Lock' AND query LIKE %s",
+                    f"%INSERT INTO%{schema}%workers%",
+                )
+            )
+
+        await eventually(registering, timeout=60)
+        worker.send_signal(signal.SIGTERM)
+        await holder.rollback()
+    assert await asyncio.to_thread(worker.wait, 30) == 0
+    assert await scalar(db, "SELECT count(*) FROM workers WHERE stopped_at IS NOT NULL") == 1
     assert await scalar(db, "SELECT count(*) FROM workers WHERE stopped_at IS NULL") == 0
 
 

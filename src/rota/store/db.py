@@ -48,41 +48,35 @@ SESSION_SETTINGS: Mapping[str, str] = {"jit": "off", "TimeZone": "UTC"}
 
 
 _JSON = json.JSONDecoder()
+# The decoder's C scanner, called without ``raw_decode``'s Python frame around it. (The type
+# stubs name make_scanner's argument wrongly: it takes the decoder.)
+_SCAN: Callable[[str, int], tuple[Any, int]] = make_scanner(_JSON)  # type: ignore[arg-type]
 
 
 def _load_json(data: bytes | str) -> Any:
     """``json.loads`` for the text of a json or jsonb value, without its per-call checks: the
-    decoder reads the value straight away, and anything it does not read to the end (leading
-    or trailing white space, which only ``json`` values keep) goes to ``json.loads``."""
+    decoder's scanner reads the value straight away, and anything it does not read to the end
+    (leading or trailing white space, which only ``json`` values keep; text that is not JSON)
+    goes to ``json.loads``, which raises json's own error for the latter."""
     text = data.decode() if isinstance(data, bytes) else data
     try:
-        value, end = _JSON.raw_decode(text)
-    except ValueError:
+        value, end = _SCAN(text, 0)
+    except (StopIteration, ValueError):
         return json.loads(text)
     return value if end == len(text) else json.loads(text)
 
 
-# The decoder's C scanner, which ``raw_decode`` calls from a Python frame of its own. (The
-# type stubs name make_scanner's argument wrongly: it takes the decoder.)
-_SCAN: Callable[[str, int], tuple[Any, int]] = make_scanner(_JSON)  # type: ignore[arg-type]
-
-
 class _JsonbBinaryLoader(Loader):
     """jsonb in binary format, which the claims read every payload in: a version byte, then
-    the value's text, decoded here in one Python call. psycopg's loader would call
-    ``_load_json``, which calls ``raw_decode``: two more frames per payload."""
+    the value's text, handed to ``_load_json`` as text. psycopg's own binary loader first
+    copies the value to ``bytes``, then calls the function set by ``set_json_loads``."""
 
     format = Format.BINARY
 
     def load(self, data: Buffer) -> Any:
         if not data or data[0] != 1:
             raise psycopg.DataError("unknown jsonb binary format")
-        text = str(data[1:], "utf-8")
-        try:
-            value, end = _SCAN(text, 0)
-        except (StopIteration, ValueError):
-            return json.loads(text)  # raises json's own error
-        return value if end == len(text) else json.loads(text)
+        return _load_json(str(data[1:], "utf-8"))
 
 
 def _set_json_loaders(conn: AsyncConn | SyncConn) -> None:

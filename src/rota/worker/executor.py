@@ -125,10 +125,9 @@ class Deadlines:
     next deadline. Runs of one timeout start in deadline order, so the timer is seldom re-armed
     when a run starts."""
 
-    __slots__ = ("_armed_for", "_loop", "_runs", "_timer")
+    __slots__ = ("_armed_for", "_runs", "_timer")
 
     def __init__(self) -> None:
-        self._loop: asyncio.AbstractEventLoop | None = None
         self._runs: set[_Expiry] = set()
         self._timer: asyncio.TimerHandle | None = None
         self._armed_for = math.inf
@@ -152,17 +151,16 @@ class Deadlines:
     def _arm(self, when: float, loop: asyncio.AbstractEventLoop) -> None:
         if self._timer is not None:
             self._timer.cancel()
-        self._loop = loop
         self._timer = loop.call_at(when, self._fire)
         self._armed_for = when
 
     def _fire(self) -> None:
-        assert self._loop is not None
+        loop = asyncio.get_running_loop()  # the timer's own
         self._timer = None
         self._armed_for = math.inf
         # A loop timer may fire up to its clock's resolution early (a millisecond with uvloop):
         # a run that close to its deadline is due, rather than re-armed for a moment.
-        now = self._loop.time() + _TIMER_SLACK_SECONDS
+        now = loop.time() + _TIMER_SLACK_SECONDS
         soonest = math.inf
         for expiry in list(self._runs):
             if expiry.deadline <= now:
@@ -171,7 +169,7 @@ class Deadlines:
             elif expiry.deadline < soonest:
                 soonest = expiry.deadline
         if soonest < math.inf:
-            self._arm(soonest, self._loop)
+            self._arm(soonest, loop)
 
 
 async def _in_thread(

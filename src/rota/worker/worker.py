@@ -236,10 +236,12 @@ class Worker:
 
     async def _start(self, *, install_signals: bool) -> None:
         self._loop = asyncio.get_running_loop()
-        await self.workers.register_worker(self.id, self.queues, self.concurrency)
         if install_signals:
+            # Before the worker's row exists: a SIGTERM between the two would end the process
+            # with the default action and leave the row looking alive.
             for sig in (signal.SIGTERM, signal.SIGINT):
                 self._loop.add_signal_handler(sig, self.stop)
+        await self.workers.register_worker(self.id, self.queues, self.concurrency)
         self._completer.start()
         loop = self._loop
 
@@ -350,7 +352,7 @@ class Worker:
             return
         for running in remaining:
             running.ctx.request_cancel()
-            self._cancel_run(running)
+            self._end_even_unstarted(running)
         await stop_tasks(*(r.task for r in remaining))
         held = [(r.job.id, r.job.attempt) for r in remaining]
         try:
@@ -531,7 +533,7 @@ class Worker:
     async def _run_job(self, running: _Running, job_type: JobType | None) -> None:
         # The run's bookkeeping ends here, in the task, not in a done callback (one loop
         # callback fewer per job, about 1 us). A task cancelled before its first step never
-        # gets here: whoever cancels a run adds the callback (``_cancel_run``).
+        # gets here: whoever cancels a run adds the callback (``_end_even_unstarted``).
         try:
             job, ctx = running.job, running.ctx
             set_job_fields(ctx.lazy_log_fields())  # this task's context ends with the run
@@ -743,14 +745,14 @@ class Worker:
         running.ctx.mark_lease_lost()
         # Stop awaiting the handler: its outcome would be fenced out anyway. A synchronous
         # handler's thread sees ctx.cancelled; its return value is dropped.
-        self._cancel_run(running)
+        self._end_even_unstarted(running)
+        running.task.cancel()
 
-    def _cancel_run(self, running: _Running) -> None:
-        """Cancel a run's task. Its bookkeeping (``_on_job_done``) runs at the end of
-        ``_run_job``, which a task cancelled before its first step never enters: the done
+    def _end_even_unstarted(self, running: _Running) -> None:
+        """For a run about to be cancelled: its bookkeeping (``_on_job_done``) runs at the end
+        of ``_run_job``, which a task cancelled before its first step never enters, so a done
         callback covers that case (a second call does nothing)."""
         running.task.add_done_callback(lambda _: self._on_job_done(running))
-        running.task.cancel()
 
     async def _every(self, seconds: float, action: Callable[[], Awaitable[int]]) -> None:
         while True:
